@@ -1,0 +1,102 @@
+// typescript-eslint strictTypeChecked, plus the project's boundaries: only src/main.ts may
+// touch process/console, only src/api/client.ts may import undici, only src/cli.ts commander.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const processRule = [
+  'error',
+  { name: 'process', message: 'Only src/main.ts touches process: take what you need from Deps.' },
+  { name: 'console', message: 'Write to the injected streams (Deps, Reporter).' },
+];
+
+const importRule = (extra = []) => [
+  'error',
+  {
+    paths: [
+      { name: 'undici', message: 'Only src/api/client.ts imports undici.' },
+      { name: 'commander', message: 'Only src/cli.ts uses commander.' },
+      ...extra,
+    ],
+  },
+];
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'test/fixtures/**'] },
+  js.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    extends: [...tseslint.configs.strictTypeChecked],
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
+      '@typescript-eslint/no-confusing-void-expression': 'off',
+    },
+  },
+  {
+    files: ['src/**/*.ts'],
+    rules: {
+      'no-restricted-globals': processRule,
+      'no-restricted-imports': importRule(),
+    },
+  },
+  { files: ['src/main.ts'], rules: { 'no-restricted-globals': 'off' } },
+  {
+    files: ['src/api/client.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { paths: [{ name: 'commander', message: 'Only src/cli.ts uses commander.' }] },
+      ],
+    },
+  },
+  {
+    files: ['src/cli.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { paths: [{ name: 'undici', message: 'Only src/api/client.ts imports undici.' }] },
+      ],
+    },
+  },
+  {
+    files: ['src/api/**/*.ts'],
+    ignores: ['src/api/client.ts'],
+    rules: {
+      'no-restricted-imports': importRule([
+        { name: 'chalk', message: 'api/* knows nothing of the terminal.' },
+        { name: 'ora', message: 'api/* knows nothing of the terminal.' },
+      ]),
+    },
+  },
+  {
+    files: ['test/**/*.ts', 'vitest.config.ts'],
+    rules: {
+      '@typescript-eslint/no-non-null-assertion': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-argument': 'off',
+      '@typescript-eslint/no-unsafe-call': 'off',
+      '@typescript-eslint/no-explicit-any': 'off',
+    },
+  },
+  {
+    files: ['**/*.mjs', 'bin/**/*.js'],
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        URL: 'readonly',
+        Buffer: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        performance: 'readonly',
+      },
+    },
+  },
+);

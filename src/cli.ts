@@ -1,0 +1,411 @@
+/**
+ * The command line: options, checks, settings resolution and dispatch. The only module that
+ * uses commander. `run()` returns the exit code; it never exits the process.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import {
+  DEFAULT_PROMPT,
+  DEFAULT_RETRIES,
+  DEFAULT_TIMEOUT_S,
+  DEFAULT_BASE_URL,
+  DEFAULT_MODEL,
+  KEY_VARIABLES,
+  displayUrl,
+  isLoopback,
+  parseBaseUrl,
+  resolveConnection,
+} from './config.js';
+import type { Deps } from './deps.js';
+import {
+  DescribeImageError,
+  ExitCode,
+  InterruptedError,
+  MissingKeyError,
+  UsageError,
+  exitCodeFor,
+} from './errors.js';
+import { chalkFor } from './ui/colors.js';
+import { Reporter } from './ui/reporter.js';
+import type { ImageDetail } from './api/types.js';
+import type { Job } from './commands/job.js';
+
+declare const __VERSION__: string;
+const VERSION: string = typeof __VERSION__ === 'string' ? __VERSION__ : '0.0.0-dev';
+
+/** Options as commander parses them. */
+export interface CliOptions {
+  prompt?: string;
+  model?: string;
+  system?: string;
+  maxTokens?: number;
+  maxCompletionTokens?: number;
+  temperature?: number;
+  detail?: ImageDetail;
+  together?: boolean;
+  stream: boolean;
+  json?: boolean;
+  quiet?: boolean;
+  baseUrl?: string;
+  apiKeyFile?: string;
+  timeout?: number;
+  retries?: number;
+  concurrency?: number;
+  rpm?: number;
+  filesFrom?: string;
+  output?: string;
+  resume?: boolean;
+  sidecar?: boolean;
+  skipExisting?: boolean;
+  maxSize?: number;
+  keepMetadata?: boolean;
+  original?: boolean;
+  download?: boolean;
+  dryRun?: boolean;
+  debug?: boolean;
+}
+
+function integer(min: number) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value.trim()) || Number(value) < min) {
+      throw new InvalidArgumentError(
+        `expected a whole number${min > 0 ? ` of at least ${min}` : ' (0 or more)'}`,
+      );
+    }
+    return Number(value);
+  };
+}
+
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) {
+    throw new InvalidArgumentError('expected a number of seconds greater than 0');
+  }
+  return n;
+}
+
+function temperature(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 2) {
+    throw new InvalidArgumentError('expected a number from 0 to 2');
+  }
+  return n;
+}
+
+/** A fresh program whose output goes to `deps`, and which throws instead of exiting. */
+export function createProgram(
+  deps: Deps,
+  onRun: (inputs: string[], opts: CliOptions) => void,
+): Command {
+  const program = new Command('describe-image');
+  program
+    .usage('[options] <image...> [prompt]')
+    .description(
+      'Ask a vision model what is in an image. Images are files, http(s) URLs, data: URLs, ' +
+        '- (standard input), quoted globs or directories. The last argument is the prompt ' +
+        `when it is not an image (default: "${DEFAULT_PROMPT}").`,
+    )
+    .argument('[inputs...]', 'images, then an optional prompt')
+    .helpOption('-h, --help', 'show this help')
+    .version(VERSION, '-V, --version', 'print the version')
+    .optionsGroup('Request:')
+    .option('-p, --prompt <text>', 'the question to ask ("-" reads it from standard input)')
+    .option(
+      '-m, --model <id>',
+      `model to use (default: ${DEFAULT_MODEL}, or $DESCRIBE_IMAGE_MODEL)`,
+    )
+    .option('-s, --system <text>', 'system message')
+    .addOption(
+      new Option('--detail <level>', 'image detail level (sent as image_url.detail)').choices([
+        'auto',
+        'low',
+        'high',
+      ]),
+    )
+    .option('--max-tokens <n>', 'longest answer, in tokens (sent as max_tokens)', integer(1))
+    .option(
+      '--max-completion-tokens <n>',
+      'longest answer for reasoning models (max_completion_tokens)',
+      integer(1),
+    )
+    .option('--temperature <n>', 'sampling temperature, 0 to 2', temperature)
+    .option('--together', 'send all images in one request (to compare them)')
+    .optionsGroup('Images:')
+    .option(
+      '--max-size <px>',
+      'scale images so the long edge is at most this (instead of the detail-based size)',
+      integer(16),
+    )
+    .option(
+      '--keep-metadata',
+      'keep EXIF (GPS included), XMP and IPTC metadata; they are removed by default',
+    )
+    .option('--original', "send local images' bytes untouched (no resize, rotation or conversion)")
+    .option(
+      '--download',
+      'fetch image URLs and send their bytes (for servers such as Ollama that cannot fetch URLs)',
+    )
+    .option(
+      '--dry-run',
+      'send nothing: print the request body and what each image would cost (no key needed)',
+    )
+    .optionsGroup('Output:')
+    .option('--no-stream', 'wait for the whole answer instead of streaming it')
+    .option('--json', 'print one JSON object per image (JSON Lines)')
+    .option('-q, --quiet', 'no spinner, progress, usage or notices on stderr')
+    .option(
+      '--debug',
+      'show requests, responses, timings and stack traces on stderr (never the key)',
+    )
+    .optionsGroup('Batch:')
+    .option('-c, --concurrency <n>', 'requests in flight at once (default: 4)', integer(1))
+    .option('--rpm <n>', 'at most this many requests per minute', integer(1))
+    .option(
+      '--files-from <file>',
+      'read image paths or URLs from a file, one per line ("-": standard input)',
+    )
+    .option('-o, --output <file>', 'append JSON Lines results to a file instead of standard output')
+    .option('--resume', 'with --output: skip images the file already holds an answer for')
+    .option('--sidecar', 'write each answer next to its image as NAME.txt (NAME.json with --json)')
+    .option('--skip-existing', 'with --sidecar: skip images that already have one')
+    .optionsGroup('Connection:')
+    .option(
+      '--base-url <url>',
+      `API base URL (default: ${DEFAULT_BASE_URL}, or $DESCRIBE_IMAGE_BASE_URL, $OPENAI_BASE_URL)`,
+    )
+    .option(
+      '--api-key-file <path>',
+      'read the API key from a file (default: $DESCRIBE_IMAGE_API_KEY, $MAXTOKEN_API_KEY, $OPENAI_API_KEY)',
+    )
+    .option(
+      '--timeout <seconds>',
+      `longest wait for the server to answer or send more (default: ${DEFAULT_TIMEOUT_S})`,
+      positiveNumber,
+    )
+    .option(
+      '--retries <n>',
+      `retries after a rate limit, server error or network failure (default: ${DEFAULT_RETRIES})`,
+      integer(0),
+    )
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Examples:',
+        '  describe-image cat.png',
+        '  describe-image cat.png "What breed is this cat?"',
+        '  curl -s https://example.com/a.jpg | describe-image - "Describe it in one line"',
+        "  describe-image 'photos/**/*.jpg' --json -o captions.jsonl --resume",
+        '  describe-image --base-url http://localhost:11434/v1 -m llava photo.jpg',
+        '',
+        'Exit codes: 0 ok, 1 internal error, 2 usage, 3 input, 4 auth, 5 rate limit/quota,',
+        '6 request rejected, 7 server or network failure, 130 interrupted.',
+      ].join('\n'),
+    )
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => deps.stdout.write(text),
+      writeErr: (text) => deps.stderr.write(text),
+      outputError: (text, write) => write(`describe-image: ${text.replace(/^error: /, 'error: ')}`),
+    })
+    .action((inputs: string[], opts: CliOptions) => onRun(inputs, opts));
+  return program;
+}
+
+/** Parses `argv` (without node and the script) and runs. Returns the exit code. */
+export async function run(argv: readonly string[], deps: Deps): Promise<number> {
+  let parsed: { inputs: string[]; opts: CliOptions } | undefined;
+  const program = createProgram(deps, (inputs, opts) => {
+    parsed = { inputs, opts };
+  });
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version')
+        return ExitCode.OK;
+      if (error.code === 'commander.help') return ExitCode.OK;
+      return ExitCode.USAGE;
+    }
+    throw error;
+  }
+  if (!parsed) return ExitCode.OK;
+
+  const { opts } = parsed;
+  const reporter = new Reporter(deps.stderr, {
+    chalk: chalkFor({
+      env: deps.env,
+      isTTY: Boolean(deps.stderr.isTTY),
+      quiet: Boolean(opts.quiet),
+    }),
+    quiet: Boolean(opts.quiet),
+    debug: Boolean(opts.debug),
+  });
+  try {
+    const job = await buildJob(parsed.inputs, opts, deps, reporter);
+    const { describe } = await import('./commands/describe.js');
+    return await describe(job, { deps, reporter });
+  } catch (error) {
+    return report(error, reporter);
+  }
+}
+
+/** Prints a failure as one line (a stack only with --debug) and returns its exit code. */
+function report(error: unknown, reporter: Reporter): number {
+  const code = exitCodeFor(error);
+  if (error instanceof InterruptedError) {
+    reporter.line(reporter.chalk.yellow('interrupted'));
+  } else if (error instanceof DescribeImageError) {
+    reporter.error(error.message);
+  } else {
+    const message = error instanceof Error ? error.message : String(error);
+    reporter.error(
+      `unexpected internal error: ${message}${reporter.debugging ? '' : ' (run with --debug for details)'}`,
+    );
+  }
+  if (reporter.debugging && error instanceof Error && error.stack) reporter.debug(error.stack);
+  return code;
+}
+
+/** Whether an argument names an image (so it is not the prompt). */
+async function isImageArgument(arg: string, cwd: string): Promise<boolean> {
+  const { pathKind, isGlobPattern } = await import('./input/expand.js');
+  const { isUrlArg, looksLikeImagePath } = await import('./input/images.js');
+  if (arg === '-' || isUrlArg(arg)) return true;
+  if ((await pathKind(arg, cwd)) !== 'missing') return true;
+  return isGlobPattern(arg) || looksLikeImagePath(arg);
+}
+
+async function buildJob(
+  inputs: string[],
+  opts: CliOptions,
+  deps: Deps,
+  reporter: Reporter,
+): Promise<Job> {
+  // Checks that need no I/O come first.
+  if (opts.resume && !opts.output)
+    throw new UsageError('--resume needs --output FILE (the file to resume from)');
+  if (opts.skipExisting && !opts.sidecar) throw new UsageError('--skip-existing needs --sidecar');
+  if (opts.together && (opts.sidecar || opts.filesFrom)) {
+    throw new UsageError(
+      '--together sends one request for all images; it cannot be used with --sidecar or --files-from',
+    );
+  }
+  if (opts.original && opts.maxSize !== undefined) {
+    throw new UsageError(
+      '--original sends images untouched; it cannot be combined with --max-size',
+    );
+  }
+  if (opts.maxTokens !== undefined && opts.maxCompletionTokens !== undefined) {
+    throw new UsageError('give --max-tokens or --max-completion-tokens, not both');
+  }
+
+  // The prompt: -p, else the last argument when it is not an image.
+  const images = [...inputs];
+  let prompt = opts.prompt;
+  if (prompt === undefined && images.length > 0) {
+    const last = images[images.length - 1] as string;
+    if (!(await isImageArgument(last, deps.cwd))) {
+      images.pop();
+      prompt = last;
+    }
+  }
+  if (prompt === '-') {
+    if (images.includes('-'))
+      throw new UsageError('standard input cannot hold both the image and the prompt ("-p -")');
+    const { readStdinText } = await import('./input/images.js');
+    prompt = (await readStdinText(deps.stdin)).trim();
+    if (prompt === '') throw new UsageError('the prompt read from standard input is empty');
+  }
+  if (images.length === 0 && !opts.filesFrom) {
+    throw new UsageError(
+      prompt !== undefined && inputs.length > 0
+        ? `no image given (${JSON.stringify(prompt)} is not a file, URL or "-"); run describe-image --help`
+        : 'no image given; run describe-image --help',
+    );
+  }
+  if (prompt !== undefined && prompt.trim() === '') throw new UsageError('the prompt is empty');
+
+  // Where to send it, and the key.
+  let apiKeyFromFile: { value: string; path: string } | undefined;
+  if (opts.apiKeyFile)
+    apiKeyFromFile = { value: await readKeyFile(opts.apiKeyFile, deps.cwd), path: opts.apiKeyFile };
+  const connection = resolveConnection(
+    { baseUrl: opts.baseUrl, model: opts.model, apiKeyFromFile },
+    deps.env,
+  );
+  reporter.addSecret(connection.apiKey?.value);
+  const baseUrl = parseBaseUrl(connection.baseUrl.value);
+  if (typeof baseUrl === 'string')
+    throw new UsageError(`${baseUrl} (from ${connection.baseUrl.source})`);
+  const local = isLoopback(baseUrl);
+  if (!connection.apiKey && !local && !opts.dryRun) {
+    throw new MissingKeyError(
+      `no API key for ${displayUrl(baseUrl)}: set ${KEY_VARIABLES.join(', ')} or use --api-key-file (a local server such as Ollama needs none)`,
+    );
+  }
+  if (connection.apiKey && baseUrl.protocol === 'http:' && !local) {
+    reporter.warn(
+      `the API key will be sent unencrypted to ${baseUrl.host} over plain http://; use https:// if the server supports it`,
+    );
+  }
+  reporter.debug(
+    `base URL ${displayUrl(baseUrl)} (${connection.baseUrl.source}); model ${connection.model.value} (${connection.model.source}); ` +
+      `key ${connection.apiKey ? `from ${connection.apiKey.source}` : 'none'}`,
+  );
+
+  const json = Boolean(opts.json);
+  return {
+    inputs: images,
+    prompt: prompt ?? DEFAULT_PROMPT,
+    system: opts.system,
+    model: connection.model.value,
+    detail: opts.detail,
+    maxTokens: opts.maxTokens,
+    maxCompletionTokens: opts.maxCompletionTokens,
+    temperature: opts.temperature,
+    stream: opts.stream && !json,
+    json,
+    quiet: Boolean(opts.quiet),
+    debug: Boolean(opts.debug),
+    together: Boolean(opts.together),
+    timeoutMs: (opts.timeout ?? DEFAULT_TIMEOUT_S) * 1000,
+    retries: opts.retries ?? DEFAULT_RETRIES,
+    concurrency: opts.concurrency ?? 4,
+    rpm: opts.rpm,
+    filesFrom: opts.filesFrom,
+    output: opts.output,
+    resume: Boolean(opts.resume),
+    sidecar: Boolean(opts.sidecar),
+    skipExisting: Boolean(opts.skipExisting),
+    maxSize: opts.maxSize,
+    keepMetadata: Boolean(opts.keepMetadata),
+    original: Boolean(opts.original),
+    download: Boolean(opts.download),
+    dryRun: Boolean(opts.dryRun),
+    api: { baseUrl: connection.baseUrl.value, apiKey: connection.apiKey?.value },
+  };
+}
+
+async function readKeyFile(file: string, cwd: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(path.resolve(cwd, file), 'utf8');
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EACCES'
+          ? 'permission denied'
+          : 'cannot read it';
+    throw new MissingKeyError(`--api-key-file ${file}: ${why}`);
+  }
+  const key = text.trim();
+  if (key === '') throw new MissingKeyError(`--api-key-file ${file}: the file is empty`);
+  if (/\s/.test(key))
+    throw new MissingKeyError(`--api-key-file ${file}: expected one key on one line`);
+  return key;
+}

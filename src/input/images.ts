@@ -1,0 +1,204 @@
+/**
+ * Image arguments: what each one is (file, URL, data URL, stdin), and the bytes of the local
+ * ones, checked to be an image before any request is made.
+ */
+import { open, stat } from 'node:fs/promises';
+import path from 'node:path';
+import mime from 'mime-types';
+import { InputError, UsageError } from '../errors.js';
+import type { InStream } from '../deps.js';
+import { describeNonImage, MIME_BY_FORMAT, sniffFormat, type ImageFormat } from './sniff.js';
+
+export type ImageArg =
+  | { kind: 'file'; path: string; name: string }
+  | { kind: 'url'; url: string; name: string }
+  | { kind: 'data'; url: string; name: string }
+  | { kind: 'stdin'; name: string };
+
+/** Largest local input read into memory, before any preparation. */
+export const MAX_INPUT_BYTES = 256 * 1024 * 1024;
+
+export const STDIN_NAME = '-';
+
+/** Whether the text is a URL or data URL that this tool sends as an image. */
+export function isUrlArg(arg: string): boolean {
+  return /^https?:\/\//i.test(arg) || /^data:/i.test(arg);
+}
+
+/** Whether a string that is not an existing path still looks like a file name of an image. */
+export function looksLikeImagePath(arg: string): boolean {
+  if (/\s/.test(arg) || arg.length > 4096) return false;
+  const type = mime.lookup(arg);
+  return typeof type === 'string' && type.startsWith('image/');
+}
+
+/** Classifies one argument already known to be an image (not the prompt). */
+export function classifyImageArg(arg: string): ImageArg {
+  if (arg === STDIN_NAME) return { kind: 'stdin', name: STDIN_NAME };
+  if (/^https?:\/\//i.test(arg)) return { kind: 'url', url: arg, name: arg };
+  if (/^data:/i.test(arg)) return { kind: 'data', url: arg, name: shortDataName(arg) };
+  return { kind: 'file', path: arg, name: path.normalize(arg) };
+}
+
+function shortDataName(url: string): string {
+  const comma = url.indexOf(',');
+  const head = comma === -1 ? url.slice(0, 40) : url.slice(0, comma);
+  return `${head},…`;
+}
+
+/** Local image bytes and what they are. */
+export interface ImageBytes {
+  name: string;
+  data: Uint8Array;
+  format: ImageFormat;
+  mime: string;
+}
+
+/** Reads a local image (file, stdin or data URL) and checks its bytes are an image. */
+export async function readImage(
+  arg: Exclude<ImageArg, { kind: 'url' }>,
+  cwd: string,
+  stdin: InStream,
+): Promise<ImageBytes> {
+  let data: Uint8Array;
+  let extHint: string | undefined;
+  switch (arg.kind) {
+    case 'file':
+      data = await readLocalFile(arg.path, cwd);
+      extHint = arg.path;
+      break;
+    case 'stdin':
+      data = await readStdin(stdin);
+      break;
+    case 'data': {
+      const decoded = decodeDataUrl(arg.url);
+      data = decoded.data;
+      extHint = decoded.mime ? `x.${mime.extension(decoded.mime) || 'bin'}` : undefined;
+      break;
+    }
+  }
+  const format = checkImageBytes(arg.name, data, extHint);
+  return { name: arg.name, data, format, mime: MIME_BY_FORMAT[format] };
+}
+
+/** The format of `data`, or an InputError saying why it is not an image. */
+export function checkImageBytes(
+  name: string,
+  data: Uint8Array,
+  nameForExtension?: string,
+): ImageFormat {
+  const label = name === STDIN_NAME ? 'standard input' : name;
+  if (data.length === 0) throw new InputError(`${label}: the image is empty (0 bytes)`);
+  const format = sniffFormat(data);
+  if (format) return format;
+  // No known signature: the extension says what it was meant to be, for a better message.
+  const claimed = nameForExtension ? mime.lookup(nameForExtension) : false;
+  const what = describeNonImage(data);
+  if (typeof claimed === 'string' && claimed.startsWith('image/')) {
+    throw new InputError(
+      `${label}: not a valid ${(mime.extension(claimed) || claimed).toUpperCase()} image (${what}); check the file`,
+    );
+  }
+  throw new InputError(
+    `${label}: not an image (${what}); give a PNG, JPEG, WebP, GIF, HEIC, AVIF, TIFF or BMP file`,
+  );
+}
+
+async function readLocalFile(file: string, cwd: string): Promise<Uint8Array> {
+  const full = path.resolve(cwd, file);
+  let handle;
+  try {
+    const info = await stat(full);
+    if (info.isDirectory())
+      throw new InputError(`${file}: is a directory; give the image files in it`);
+    if (info.size > MAX_INPUT_BYTES) {
+      throw new InputError(
+        `${file}: too large (${(info.size / 1048576).toFixed(0)} MB); the limit is 256 MB`,
+      );
+    }
+    handle = await open(full, 'r');
+    return await handle.readFile();
+  } catch (error) {
+    if (error instanceof InputError) throw error;
+    throw fileError(file, error);
+  } finally {
+    await handle?.close();
+  }
+}
+
+/** One line on why a file could not be read. */
+export function fileError(file: string, error: unknown): InputError {
+  const code = (error as { code?: string }).code;
+  switch (code) {
+    case 'ENOENT':
+      return new InputError(`${file}: no such file`);
+    case 'EACCES':
+    case 'EPERM':
+      return new InputError(`${file}: permission denied; check the file's permissions`);
+    case 'EISDIR':
+      return new InputError(`${file}: is a directory; give the image files in it`);
+    case 'ENOTDIR':
+      return new InputError(`${file}: a part of the path is not a directory`);
+    default:
+      return new InputError(
+        `${file}: cannot read it (${error instanceof Error ? error.message : String(error)})`,
+        { cause: error },
+      );
+  }
+}
+
+async function readStdin(stdin: InStream): Promise<Uint8Array> {
+  if (stdin.isTTY) {
+    throw new UsageError(
+      '"-" reads the image from standard input, but it is a terminal; pipe an image into it',
+    );
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stdin) {
+    const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk);
+    size += buffer.length;
+    if (size > MAX_INPUT_BYTES)
+      throw new InputError('standard input: more than 256 MB; the limit is 256 MB');
+    chunks.push(buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Reads all of standard input as text (for `-p -`). */
+export async function readStdinText(stdin: InStream): Promise<string> {
+  if (stdin.isTTY)
+    throw new UsageError(
+      '"-p -" reads the prompt from standard input, but it is a terminal; pipe the prompt into it',
+    );
+  const decoder = new TextDecoder();
+  let text = '';
+  for await (const chunk of stdin)
+    text += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
+  return text + decoder.decode();
+}
+
+/** Parses `data:[<mime>][;base64],<data>` (RFC 2397). */
+export function decodeDataUrl(url: string): { mime: string | undefined; data: Uint8Array } {
+  const match = /^data:([^,]*?),(.*)$/is.exec(url);
+  if (!match)
+    throw new InputError(
+      `${shortDataName(url)}: not a valid data URL (expected data:<type>;base64,<data>)`,
+    );
+  const meta = (match[1] ?? '').split(';').map((s) => s.trim());
+  const isBase64 = meta.some((m) => m.toLowerCase() === 'base64');
+  const type = meta[0] && meta[0].includes('/') ? meta[0].toLowerCase() : undefined;
+  const payload = match[2] ?? '';
+  if (isBase64) {
+    const clean = payload.replace(/\s+/g, '');
+    if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(clean)) {
+      throw new InputError(`${shortDataName(url)}: the data URL's base64 is not valid`);
+    }
+    return { mime: type, data: Buffer.from(clean, 'base64') };
+  }
+  try {
+    return { mime: type, data: Buffer.from(decodeURIComponent(payload), 'latin1') };
+  } catch {
+    throw new InputError(`${shortDataName(url)}: the data URL's percent-encoding is not valid`);
+  }
+}

@@ -1,0 +1,298 @@
+/**
+ * Image preparation: every local image is decoded (so a truncated or fake file fails here,
+ * not at the server), turned upright, scaled to what the model will use, stripped of
+ * metadata, and converted when the format is one vision APIs do not take. sharp does the
+ * work (loaded on first use); HEIC goes through heic-decode (sharp's prebuilt libvips has no
+ * HEVC decoder) and BMP through bmp-ts (libvips has no BMP loader).
+ */
+import type { Sharp } from 'sharp';
+import type { ImageDetail } from '../api/types.js';
+import { InputError } from '../errors.js';
+import type { ImageBytes } from './images.js';
+import { MIME_BY_FORMAT, SENDABLE_FORMATS, type ImageFormat } from './sniff.js';
+import { targetSize, type Size } from './tokens.js';
+
+/** Largest image a vision API takes (OpenAI: 20 MB). */
+export const MAX_IMAGE_BYTES = 20 * 1024 * 1024;
+
+export interface PrepareOptions {
+  detail?: ImageDetail | undefined;
+  /** `--max-size`: a long-edge limit that replaces the detail-based one. */
+  maxSize?: number | undefined;
+  /** `--keep-metadata`: keep EXIF, XMP, IPTC and ICC. */
+  keepMetadata?: boolean | undefined;
+  /** `--original`: send the bytes untouched (still checked). */
+  original?: boolean | undefined;
+  /** Formats the server takes as they are (default: JPEG, PNG, WebP, GIF). */
+  sendable?: readonly ImageFormat[] | undefined;
+}
+
+export interface ImageFacts extends Size {
+  format: ImageFormat;
+  bytes: number;
+}
+
+export interface PreparedBytes {
+  mime: string;
+  data: Uint8Array;
+  original: ImageFacts;
+  sent: ImageFacts;
+  /** Things the user should know (an animated image sent as its first frame). */
+  notes: string[];
+  /** Time spent preparing, in ms. */
+  ms: number;
+}
+
+type SharpModule = typeof import('sharp');
+let sharpModule: Promise<SharpModule> | undefined;
+
+async function loadSharp(): Promise<SharpModule> {
+  sharpModule ??= import('sharp').then((m) => {
+    // One libvips thread per image: the batch pool already runs images in parallel.
+    m.default.concurrency(1);
+    return m;
+  });
+  return sharpModule;
+}
+
+const JPEG_QUALITY = 85;
+
+/** Prepares one local image for sending. */
+export async function prepareBytes(
+  image: ImageBytes,
+  opts: PrepareOptions,
+  now: () => number = Date.now,
+): Promise<PreparedBytes> {
+  const { default: sharp } = await loadSharp();
+  const started = now();
+  const sendable = opts.sendable ?? SENDABLE_FORMATS;
+  const label = image.name === '-' ? 'standard input' : image.name;
+  const fail = (what: string, error?: unknown): InputError =>
+    new InputError(
+      `${label}: ${what}${error instanceof Error ? ` (${error.message.replace(/\s+/g, ' ').trim()})` : ''}`,
+      error === undefined ? undefined : { cause: error },
+    );
+
+  if (opts.original) {
+    if (!sendable.includes(image.format)) {
+      throw fail(
+        `--original sends the file as it is, but ${image.format.toUpperCase()} is not a format the server accepts; leave out --original to convert it`,
+      );
+    }
+    const facts = await decodeCheck(sharp(image.data, { failOn: 'error' }), image, fail);
+    checkSize(facts.bytes, label);
+    return {
+      mime: image.mime,
+      data: image.data,
+      original: facts,
+      sent: facts,
+      notes: [],
+      ms: now() - started,
+    };
+  }
+
+  const notes: string[] = [];
+  let input: Sharp;
+  let hasAlpha: boolean;
+  let orientation = 1;
+  let metadataPresent = false;
+  let pages = 1;
+  let size: Size;
+
+  if (image.format === 'heic' || image.format === 'bmp') {
+    const raw =
+      image.format === 'heic'
+        ? await decodeHeic(image.data, fail)
+        : await decodeBmp(image.data, fail);
+    hasAlpha = !raw.opaque;
+    size = { width: raw.width, height: raw.height };
+    input = sharp(raw.data, { raw: { width: raw.width, height: raw.height, channels: 4 } });
+    if (!hasAlpha) input = input.removeAlpha();
+  } else {
+    input = sharp(image.data, { failOn: 'error' });
+    let meta;
+    try {
+      meta = await input.metadata();
+    } catch (error) {
+      throw fail(
+        `cannot read the ${image.format.toUpperCase()} image; the file may be corrupt`,
+        error,
+      );
+    }
+    if (!meta.width || !meta.height)
+      throw fail(`cannot read the ${image.format.toUpperCase()} image's size`);
+    hasAlpha = meta.hasAlpha;
+    orientation = meta.orientation ?? 1;
+    metadataPresent = Boolean(meta.exif ?? meta.xmp ?? meta.iptc);
+    pages = meta.pages ?? 1;
+    size =
+      orientation >= 5
+        ? { width: meta.height, height: meta.width }
+        : { width: meta.width, height: meta.height };
+    // Multi-frame files (animated GIF/WebP, multi-page TIFF) report the height of one frame
+    // as pageHeight; sharp reads the first frame by default.
+    if (pages > 1 && meta.pageHeight) {
+      size =
+        orientation >= 5
+          ? { width: meta.pageHeight, height: meta.width }
+          : { width: meta.width, height: meta.pageHeight };
+    }
+  }
+
+  const original: ImageFacts = { format: image.format, ...size, bytes: image.data.length };
+  const animated = pages > 1 && (image.format === 'gif' || image.format === 'webp');
+  const convert = !sendable.includes(image.format) || (animated && image.format === 'gif');
+  const outFormat: ImageFormat = convert ? (hasAlpha ? 'png' : 'jpeg') : image.format;
+  if (animated) {
+    notes.push(
+      `${label}: animated ${image.format.toUpperCase()} (${pages} frames): sending the first frame as ${outFormat.toUpperCase()}`,
+    );
+  } else if (pages > 1) {
+    notes.push(`${label}: ${pages} pages: sending the first one`);
+  }
+
+  const target = targetSize(size, opts.detail, opts.maxSize);
+  const resize = target.width < size.width || target.height < size.height;
+  const untouched =
+    !convert &&
+    !resize &&
+    !animated &&
+    orientation === 1 &&
+    (!metadataPresent || Boolean(opts.keepMetadata));
+
+  if (untouched) {
+    // Already right: send the exact bytes, after checking that every pixel decodes.
+    await decodeCheck(input, image, fail);
+    checkSize(image.data.length, label);
+    return {
+      mime: image.mime,
+      data: image.data,
+      original,
+      sent: original,
+      notes,
+      ms: now() - started,
+    };
+  }
+
+  let pipeline = input.autoOrient();
+  if (resize) pipeline = pipeline.resize(target.width, target.height, { fit: 'fill' });
+  if (opts.keepMetadata) pipeline = pipeline.keepMetadata();
+  pipeline = encode(pipeline, outFormat);
+  let output: { data: Buffer; info: { width: number; height: number; size: number } };
+  try {
+    output = await pipeline.toBuffer({ resolveWithObject: true });
+  } catch (error) {
+    throw fail(
+      `cannot decode the ${image.format.toUpperCase()} image; the file may be truncated or corrupt`,
+      error,
+    );
+  }
+  checkSize(output.data.length, label);
+  return {
+    mime: MIME_BY_FORMAT[outFormat],
+    data: output.data,
+    original,
+    sent: {
+      format: outFormat,
+      width: output.info.width,
+      height: output.info.height,
+      bytes: output.data.length,
+    },
+    notes,
+    ms: now() - started,
+  };
+}
+
+function encode(pipeline: Sharp, format: ImageFormat): Sharp {
+  switch (format) {
+    case 'jpeg':
+      return pipeline.jpeg({ quality: JPEG_QUALITY });
+    case 'png':
+      return pipeline.png();
+    case 'webp':
+      return pipeline.webp({ quality: JPEG_QUALITY });
+    case 'gif':
+      return pipeline.gif();
+    default:
+      return pipeline.jpeg({ quality: JPEG_QUALITY });
+  }
+}
+
+/** Decodes every pixel (to a tiny thumbnail) so that truncated files are caught. */
+async function decodeCheck(
+  input: Sharp,
+  image: ImageBytes,
+  fail: (what: string, error?: unknown) => InputError,
+): Promise<ImageFacts> {
+  try {
+    const meta = await input.metadata();
+    await input.clone().resize(8, 8, { fit: 'inside' }).raw().toBuffer();
+    const height = meta.pageHeight ?? meta.height;
+    return { format: image.format, width: meta.width, height, bytes: image.data.length };
+  } catch (error) {
+    throw fail(
+      `cannot decode the ${image.format.toUpperCase()} image; the file may be truncated or corrupt`,
+      error,
+    );
+  }
+}
+
+function checkSize(bytes: number, label: string): void {
+  if (bytes > MAX_IMAGE_BYTES) {
+    throw new InputError(
+      `${label}: ${(bytes / 1048576).toFixed(1)} MB after preparation, over the 20 MB limit of vision APIs; use --max-size or a smaller image`,
+    );
+  }
+}
+
+interface RawImage {
+  width: number;
+  height: number;
+  /** RGBA, 4 bytes a pixel. */
+  data: Uint8Array;
+  opaque: boolean;
+}
+
+function isOpaque(rgba: Uint8Array): boolean {
+  for (let i = 3; i < rgba.length; i += 4) if (rgba[i] !== 255) return false;
+  return true;
+}
+
+function alphaAllZero(rgba: Uint8Array): boolean {
+  for (let i = 3; i < rgba.length; i += 4) if (rgba[i] !== 0) return false;
+  return true;
+}
+
+async function decodeHeic(
+  data: Uint8Array,
+  fail: (what: string, error?: unknown) => InputError,
+): Promise<RawImage> {
+  const { default: decode } = await import('heic-decode');
+  try {
+    // libheif applies the file's rotation and mirroring (irot/imir) while decoding.
+    const image = await decode({ buffer: Buffer.from(data.buffer, data.byteOffset, data.length) });
+    const rgba = new Uint8Array(image.data.buffer, image.data.byteOffset, image.data.length);
+    return { width: image.width, height: image.height, data: rgba, opaque: isOpaque(rgba) };
+  } catch (error) {
+    throw fail('cannot decode the HEIC image; the file may be truncated or corrupt', error);
+  }
+}
+
+async function decodeBmp(
+  data: Uint8Array,
+  fail: (what: string, error?: unknown) => InputError,
+): Promise<RawImage> {
+  const { decode } = await import('bmp-ts');
+  try {
+    const image = decode(Buffer.from(data.buffer, data.byteOffset, data.length), { toRGBA: true });
+    const rgba = new Uint8Array(image.data.buffer, image.data.byteOffset, image.data.length);
+    // Only 32-bit BMPs carry alpha, and many leave it all zero: then it means "opaque".
+    const opaque =
+      ((image.bitPP as number | undefined) ?? 24) < 32 || isOpaque(rgba) || alphaAllZero(rgba);
+    if (opaque) for (let i = 3; i < rgba.length; i += 4) rgba[i] = 255;
+    if (!image.width || !image.height) throw new Error('no pixels');
+    return { width: image.width, height: Math.abs(image.height), data: rgba, opaque };
+  } catch (error) {
+    throw fail('cannot decode the BMP image; the file may be truncated or corrupt', error);
+  }
+}

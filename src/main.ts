@@ -1,0 +1,62 @@
+/**
+ * The process boundary: the only module that touches `process`. It builds the real `Deps`,
+ * turns Ctrl-C into an abort signal (a second Ctrl-C quits at once), runs the CLI and sets
+ * `process.exitCode` so piped output is flushed before Node exits.
+ */
+import os from 'node:os';
+import { run } from './cli.js';
+import type { Deps } from './deps.js';
+import { ExitCode } from './errors.js';
+
+const interrupt = new AbortController();
+let interrupts = 0;
+
+function onSigint(): void {
+  interrupts++;
+  if (interrupts === 1) {
+    interrupt.abort();
+    return;
+  }
+  // Second Ctrl-C: quit now. Finished results are already written (line by line, renames).
+  if (process.stderr.isTTY) process.stderr.write('\x1b[?25h\n');
+  process.exit(ExitCode.INTERRUPTED);
+}
+process.on('SIGINT', onSigint);
+process.on('SIGTERM', onSigint);
+
+// A reader that goes away (`describe-image x.png | head -1`) is not an error worth a trace.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') {
+    interrupt.abort();
+    process.exitCode = ExitCode.INTERRUPTED;
+    return;
+  }
+  throw error;
+});
+process.stderr.on('error', () => undefined);
+
+const deps: Deps = {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  // Lazy: touching process.stdin opens it, which a run without "-" never needs.
+  get stdin() {
+    return process.stdin;
+  },
+  env: process.env,
+  cwd: process.cwd(),
+  homedir: os.homedir(),
+  interrupt: interrupt.signal,
+  now: () => Date.now(),
+};
+
+try {
+  const code = await run(process.argv.slice(2), deps);
+  if (process.exitCode === undefined || process.exitCode === 0) process.exitCode = code;
+} catch (error) {
+  // run() reports every error itself; this is a last resort.
+  process.stderr.write(`describe-image: error: unexpected internal error: ${String(error)}\n`);
+  process.exitCode = ExitCode.INTERNAL;
+} finally {
+  process.off('SIGINT', onSigint);
+  process.off('SIGTERM', onSigint);
+}

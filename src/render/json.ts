@@ -1,0 +1,68 @@
+/**
+ * JSON Lines records: one object per image, the same shape in a single run and in a batch,
+ * on stdout or in `--output`. Model text is kept byte for byte (JSON escapes control
+ * characters, so nothing reaches a terminal raw).
+ */
+import type { Completion, Usage } from '../api/types.js';
+
+export interface ResultRecord {
+  image: string;
+  index: number;
+  model: string | null;
+  /** The answer: a string, or the parsed JSON value for --schema and --preset. */
+  text: unknown;
+  finish_reason: string | null;
+  usage: Usage | null;
+  id: string | null;
+  ms: number;
+  /** Only on a failure: the exit code it maps to and the one-line message. */
+  error?: { code: number; message: string; status?: number };
+  /** Estimated price in USD, when known. */
+  cost?: number;
+}
+
+export function successRecord(
+  image: string,
+  index: number,
+  completion: Completion,
+  requestedModel: string,
+  ms: number,
+  text: unknown = completion.text,
+): ResultRecord {
+  return {
+    image,
+    index,
+    model: completion.model ?? requestedModel,
+    text,
+    finish_reason: completion.finishReason ?? null,
+    usage: completion.usage ?? null,
+    id: completion.id ?? null,
+    ms,
+  };
+}
+
+export function failureRecord(
+  image: string,
+  index: number,
+  error: { code: number; message: string; status?: number | undefined },
+  ms: number,
+): ResultRecord {
+  const detail: ResultRecord['error'] = { code: error.code, message: error.message };
+  if (error.status !== undefined) detail.status = error.status;
+  return {
+    image,
+    index,
+    model: null,
+    text: null,
+    finish_reason: null,
+    usage: null,
+    id: null,
+    ms,
+    error: detail,
+  };
+}
+
+/** One line of JSON Lines. */
+export function jsonLine(record: ResultRecord): string {
+  return `${JSON.stringify(record)}\n`;
+}

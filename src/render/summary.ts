@@ -1,0 +1,104 @@
+/**
+ * Pure: the end-of-batch summary lines for stderr.
+ */
+import type { ChalkInstance } from 'chalk';
+import { formatCount } from './text.js';
+
+export interface BatchStats {
+  /** Images in the run (known once the list has been read to its end). */
+  total: number;
+  succeeded: number;
+  failed: number;
+  skipped: number;
+  notAttempted: number;
+  /** In flight when Ctrl-C's grace period ended. */
+  interrupted: number;
+  promptTokens: number;
+  completionTokens: number;
+  /** Estimated price in USD of what succeeded. */
+  cost: number;
+  /** False once an answer came from a model whose price is unknown. */
+  costKnown: boolean;
+  elapsedMs: number;
+  failures: { name: string; message: string }[];
+  /** The first few images not attempted, for the summary. */
+  notAttemptedNames: string[];
+  stopReason: string | undefined;
+}
+
+export interface SummaryLine {
+  text: string;
+  /** Shown under --quiet too (failures and why the batch stopped). */
+  important: boolean;
+}
+
+export function formatDuration(ms: number): string {
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  const s = Math.round(ms / 1000);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  return h > 0
+    ? `${h}h${String(m).padStart(2, '0')}m${String(sec).padStart(2, '0')}s`
+    : `${m}m${String(sec).padStart(2, '0')}s`;
+}
+
+export function imagesPerSecond(done: number, ms: number): string {
+  if (ms <= 0 || done === 0) return '0';
+  const rate = (done * 1000) / ms;
+  return rate >= 10 ? rate.toFixed(0) : rate.toFixed(1);
+}
+
+export function formatSummary(stats: BatchStats, chalk: ChalkInstance): SummaryLine[] {
+  const lines: SummaryLine[] = [];
+  const parts = [
+    chalk.green(`${formatCount(stats.succeeded)} succeeded`),
+    stats.failed > 0 ? chalk.red(`${formatCount(stats.failed)} failed`) : '0 failed',
+    `${formatCount(stats.skipped)} skipped`,
+    `${formatCount(stats.notAttempted + stats.interrupted)} not attempted`,
+  ];
+  const bad = stats.failed > 0 || stats.notAttempted + stats.interrupted > 0;
+  lines.push({
+    text: `summary: ${parts.join(' · ')} (of ${formatCount(stats.total)})`,
+    important: bad,
+  });
+  const tokens = stats.promptTokens + stats.completionTokens;
+  let usage = `tokens: ${formatCount(stats.promptTokens)} in · ${formatCount(stats.completionTokens)} out · ${formatCount(tokens)} total`;
+  if (stats.cost > 0) usage += ` · ${stats.costKnown ? '' : '≥ '}$${formatCost(stats.cost)}`;
+  lines.push({ text: chalk.dim(usage), important: false });
+  const done = stats.succeeded + stats.failed;
+  lines.push({
+    text: chalk.dim(
+      `time: ${formatDuration(stats.elapsedMs)} · ${imagesPerSecond(done, stats.elapsedMs)} images/s`,
+    ),
+    important: false,
+  });
+  if (stats.stopReason) {
+    lines.push({ text: chalk.yellow(`stopped: ${stats.stopReason}`), important: true });
+  }
+  if (stats.failures.length > 0) {
+    lines.push({
+      text: chalk.red(`failed (${formatCount(stats.failures.length)}):`),
+      important: true,
+    });
+    for (const failure of stats.failures)
+      lines.push({ text: `  ${failure.message}`, important: true });
+  }
+  const left = stats.notAttempted + stats.interrupted;
+  if (left > 0) {
+    const names = stats.notAttemptedNames;
+    const more = stats.notAttempted - names.length;
+    let text = `not attempted (${formatCount(left)})`;
+    if (names.length > 0)
+      text += `: ${names.join(', ')}${more > 0 ? `, and ${formatCount(more)} more` : ''}`;
+    if (stats.interrupted > 0)
+      text += `${names.length > 0 ? ';' : ':'} ${formatCount(stats.interrupted)} stopped in flight`;
+    lines.push({ text, important: true });
+  }
+  return lines;
+}
+
+/** Prices below a cent keep four decimals. */
+export function formatCost(usd: number): string {
+  return usd >= 0.01 ? usd.toFixed(2) : usd.toFixed(4);
+}

@@ -1,0 +1,134 @@
+/**
+ * Shared admission control for a pool of requests to one server:
+ * - at most `limit` requests in flight; `limit` halves on a 429 and grows back by one after
+ *   `limit` successes in a row (additive increase, multiplicative decrease, as TCP does);
+ * - a 429 pauses every request until its Retry-After has passed, not just the one that got it;
+ * - with `rpm`, request starts are spaced at least 60 000 / rpm ms apart.
+ */
+
+export interface GateTicket {
+  readonly admittedAt: number;
+}
+
+export interface GateOptions {
+  /** The most requests in flight (the pool size). */
+  max: number;
+  /** Requests per minute, if capped. */
+  rpm?: number | undefined;
+  now?: () => number;
+  random?: () => number;
+}
+
+export interface GateRelease {
+  ok: boolean;
+  rateLimited?: boolean;
+  retryAfterMs?: number | undefined;
+}
+
+interface Waiter {
+  resolve(ticket: GateTicket): void;
+  reject(error: unknown): void;
+  signal: AbortSignal | undefined;
+  onAbort: () => void;
+}
+
+export class RateGate {
+  private current: number;
+  private inFlight = 0;
+  private pausedUntil = 0;
+  private nextStartAt = 0;
+  private successes = 0;
+  private consecutiveLimits = 0;
+  private lastDecreaseAt = -Infinity;
+  private readonly waiters: Waiter[] = [];
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private readonly interval: number;
+  /** Total 429s seen, for the summary. */
+  rateLimitedCount = 0;
+
+  constructor(private readonly opts: GateOptions) {
+    this.current = Math.max(1, opts.max);
+    this.now = opts.now ?? Date.now;
+    this.random = opts.random ?? Math.random;
+    this.interval = opts.rpm ? 60_000 / opts.rpm : 0;
+  }
+
+  /** Requests allowed in flight right now. */
+  get limit(): number {
+    return this.current;
+  }
+
+  /** Waits for a slot. Rejects with the signal's reason when aborted. */
+  acquire(signal?: AbortSignal): Promise<GateTicket> {
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
+    return new Promise<GateTicket>((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve,
+        reject,
+        signal,
+        onAbort: () => {
+          const at = this.waiters.indexOf(waiter);
+          if (at !== -1) this.waiters.splice(at, 1);
+          reject(abortReason(signal));
+        },
+      };
+      signal?.addEventListener('abort', waiter.onAbort, { once: true });
+      this.waiters.push(waiter);
+      this.pump();
+    });
+  }
+
+  release(ticket: GateTicket, outcome: GateRelease): void {
+    this.inFlight = Math.max(0, this.inFlight - 1);
+    const now = this.now();
+    if (outcome.rateLimited) {
+      this.rateLimitedCount++;
+      this.successes = 0;
+      this.consecutiveLimits++;
+      // Many requests in flight get the same 429: halve once per round of them.
+      if (ticket.admittedAt >= this.lastDecreaseAt) {
+        this.current = Math.max(1, Math.floor(this.current / 2));
+        this.lastDecreaseAt = now;
+      }
+      const wait =
+        outcome.retryAfterMs ??
+        Math.min(0.5 * 2 ** (this.consecutiveLimits - 1), 8) * 1000 * (1 - this.random() * 0.25);
+      this.pausedUntil = Math.max(this.pausedUntil, now + wait);
+    } else if (outcome.ok) {
+      this.consecutiveLimits = 0;
+      this.successes++;
+      if (this.successes >= this.current && this.current < this.opts.max) {
+        this.current++;
+        this.successes = 0;
+      }
+    }
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    while (this.waiters.length > 0 && this.inFlight < this.current) {
+      const now = this.now();
+      const readyAt = Math.max(this.pausedUntil, this.nextStartAt);
+      if (now < readyAt) {
+        this.timer = setTimeout(() => this.pump(), readyAt - now);
+        return;
+      }
+      const waiter = this.waiters.shift() as Waiter;
+      waiter.signal?.removeEventListener('abort', waiter.onAbort);
+      this.inFlight++;
+      this.nextStartAt = now + this.interval;
+      waiter.resolve({ admittedAt: now });
+    }
+  }
+}
+
+function abortReason(signal: AbortSignal | undefined): Error {
+  const reason: unknown = signal?.reason;
+  return reason instanceof Error ? reason : new Error('aborted');
+}

@@ -17,6 +17,7 @@ const importRule = (extra = []) => [
       { name: 'commander', message: 'Only src/cli.ts uses commander.' },
       ...extra,
     ],
+    patterns: [{ group: ['undici/*'], message: 'Only src/api/client.ts imports undici.' }],
   },
 ];
 
@@ -46,6 +47,8 @@ export default tseslint.config(
     },
   },
   { files: ['src/main.ts'], rules: { 'no-restricted-globals': 'off' } },
+  // Type declarations only: they load nothing.
+  { files: ['src/types/*.d.ts'], rules: { 'no-restricted-imports': 'off' } },
   {
     files: ['src/api/client.ts'],
     rules: {

@@ -5,7 +5,12 @@
  */
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+// undici's index loads fetch, WebSocket, mocks, caches and more (~700 KB, ~60 ms at start-up);
+// these three modules are all this client uses. They are the same code the index re-exports.
+import requestImpl from 'undici/lib/api/api-request.js';
+import Agent from 'undici/lib/dispatcher/agent.js';
+import EnvHttpProxyAgent from 'undici/lib/dispatcher/env-http-proxy-agent.js';
 import {
   APIError,
   ConnectionError,
@@ -245,11 +250,10 @@ export class ApiClient {
 
     let response: Dispatcher.ResponseData;
     try {
-      response = await request(this.endpoint, {
+      response = await this.request(this.endpoint, {
         method: 'POST',
         headers,
         body: Readable.from(body.chunks(), { objectMode: false }),
-        dispatcher: this.dispatcher,
         signal: options.signal,
         headersTimeout: this.opts.timeoutMs,
         bodyTimeout: this.opts.timeoutMs,
@@ -363,10 +367,9 @@ export class ApiClient {
     for (let hop = 0; ; hop++) {
       let response: Dispatcher.ResponseData;
       try {
-        response = await request(current, {
+        response = await this.request(current, {
           method: 'GET',
           headers: { 'user-agent': this.opts.userAgent, accept: 'image/*' },
-          dispatcher: this.dispatcher,
           signal: opts.signal,
           headersTimeout: this.opts.timeoutMs,
           bodyTimeout: this.opts.timeoutMs,
@@ -507,6 +510,19 @@ export class ApiClient {
         );
       }
     }
+  }
+
+  /** undici's `request()` on this client's pool. */
+  private request(
+    url: string | URL,
+    opts: Omit<Dispatcher.RequestOptions, 'origin' | 'path'>,
+  ): Promise<Dispatcher.ResponseData> {
+    const target = typeof url === 'string' ? new URL(url) : url;
+    return requestImpl.call(this.dispatcher, {
+      ...opts,
+      origin: target.origin,
+      path: `${target.pathname}${target.search}`,
+    });
   }
 
   private log(line: string): void {

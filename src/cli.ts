@@ -275,7 +275,7 @@ async function isImageArgument(arg: string, cwd: string): Promise<boolean> {
   const { isUrlArg, looksLikeImagePath } = await import('./input/images.js');
   if (arg === '-' || isUrlArg(arg)) return true;
   if ((await pathKind(arg, cwd)) !== 'missing') return true;
-  return isGlobPattern(arg) || looksLikeImagePath(arg);
+  return isGlobPattern(arg) || (await looksLikeImagePath(arg));
 }
 
 async function buildJob(

@@ -119,7 +119,7 @@ export async function prepareImage(
       signal: ctx.deps.interrupt,
       maxBytes: MAX_DOWNLOAD_BYTES,
     });
-    const format = checkImageBytes(arg.name, data, new URL(arg.url).pathname);
+    const format = await checkImageBytes(arg.name, data, { path: new URL(arg.url).pathname });
     bytes = { name: arg.name, data, format, mime: MIME_BY_FORMAT[format] };
   } else {
     bytes = await readImage(arg, ctx.deps.cwd, ctx.deps.stdin);

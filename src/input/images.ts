@@ -4,7 +4,6 @@
  */
 import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
-import mime from 'mime-types';
 import { InputError, UsageError } from '../errors.js';
 import type { InStream } from '../deps.js';
 import { describeNonImage, MIME_BY_FORMAT, sniffFormat, type ImageFormat } from './sniff.js';
@@ -25,10 +24,13 @@ export function isUrlArg(arg: string): boolean {
   return /^https?:\/\//i.test(arg) || /^data:/i.test(arg);
 }
 
+// mime-types carries a 160 KB database: it is loaded only when an extension must be looked up.
+const loadMime = async () => (await import('mime-types')).default;
+
 /** Whether a string that is not an existing path still looks like a file name of an image. */
-export function looksLikeImagePath(arg: string): boolean {
-  if (/\s/.test(arg) || arg.length > 4096) return false;
-  const type = mime.lookup(arg);
+export async function looksLikeImagePath(arg: string): Promise<boolean> {
+  if (/\s/.test(arg) || arg.length > 4096 || !/\.[a-z0-9]{2,5}$/i.test(arg)) return false;
+  const type = (await loadMime()).lookup(arg);
   return typeof type === 'string' && type.startsWith('image/');
 }
 
@@ -61,11 +63,11 @@ export async function readImage(
   stdin: InStream,
 ): Promise<ImageBytes> {
   let data: Uint8Array;
-  let extHint: string | undefined;
+  let claim: Claim | undefined;
   switch (arg.kind) {
     case 'file':
       data = await readLocalFile(arg.path, cwd);
-      extHint = arg.path;
+      claim = { path: arg.path };
       break;
     case 'stdin':
       data = await readStdin(stdin);
@@ -73,26 +75,36 @@ export async function readImage(
     case 'data': {
       const decoded = decodeDataUrl(arg.url);
       data = decoded.data;
-      extHint = decoded.mime ? `x.${mime.extension(decoded.mime) || 'bin'}` : undefined;
+      claim = { mime: decoded.mime };
       break;
     }
   }
-  const format = checkImageBytes(arg.name, data, extHint);
+  const format = await checkImageBytes(arg.name, data, claim);
   return { name: arg.name, data, format, mime: MIME_BY_FORMAT[format] };
 }
 
-/** The format of `data`, or an InputError saying why it is not an image. */
-export function checkImageBytes(
+/** What a file name or a data URL says the bytes are. */
+export interface Claim {
+  path?: string | undefined;
+  mime?: string | undefined;
+}
+
+/**
+ * The format of `data`, from its magic numbers, or an InputError saying why it is not an
+ * image. The name's extension (or a data URL's type), looked up with mime-types, only makes
+ * the message say what the file claimed to be.
+ */
+export async function checkImageBytes(
   name: string,
   data: Uint8Array,
-  nameForExtension?: string,
-): ImageFormat {
+  claim?: Claim,
+): Promise<ImageFormat> {
   const label = name === STDIN_NAME ? 'standard input' : name;
   if (data.length === 0) throw new InputError(`${label}: the image is empty (0 bytes)`);
   const format = sniffFormat(data);
   if (format) return format;
-  // No known signature: the extension says what it was meant to be, for a better message.
-  const claimed = nameForExtension ? mime.lookup(nameForExtension) : false;
+  const mime = await loadMime();
+  const claimed = claim?.mime ?? (claim?.path ? mime.lookup(claim.path) : false);
   const what = describeNonImage(data);
   if (typeof claimed === 'string' && claimed.startsWith('image/')) {
     throw new InputError(

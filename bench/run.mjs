@@ -1,0 +1,339 @@
+#!/usr/bin/env node
+// describe-image benchmark: `npm run bench` (builds first). Not a test: it prints a table.
+//
+// A loopback server stands in for the API, answering after a configurable delay. Rows:
+//  1. start-up of --version and --help, as a ratio to `node -e 0` (target ≤ 1.5×)
+//  2. one small image end to end, next to the provider page's curl example (base64 + curl)
+//  3. 1,000 small images at 200 ms a request, at -c 8 and -c 64: images/s as a % of the ideal
+//     (concurrency ÷ 0.2 s), next to `xargs -P N` running curl on the same job (target ≥ 95 % at 64)
+//  4. peak RSS of a 10,000-image batch and of one 20 MB image (target ≤ 150 MiB each)
+//  5. a 12-megapixel JPEG photo: bytes uploaded and preparation time on one core
+//     (target ≤ 10 % of the original bytes, ≤ 80 ms)
+//
+// Options: --quick (fewer runs and images, for a smoke test), --only=1,3 (rows to run).
+import { execFileSync, fork, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BIN = path.join(ROOT, 'bin/describe-image.js');
+const args = new Set(process.argv.slice(2));
+const quick = args.has('--quick');
+const only = [...args]
+  .find((a) => a.startsWith('--only='))
+  ?.slice(7)
+  .split(',')
+  .map(Number);
+const want = (row) => !only || only.includes(row);
+const work = mkdtempSync(path.join(os.tmpdir(), 'describe-image-bench-'));
+const rows = [];
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+function timeRun(cmd, argv, opts = {}) {
+  const t0 = performance.now();
+  const r = spawnSync(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'], env: benchEnv(), ...opts });
+  const ms = performance.now() - t0;
+  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed (${r.status}): ${r.stderr}`);
+  return ms;
+}
+
+function benchEnv(extra = {}) {
+  return { PATH: process.env.PATH, HOME: process.env.HOME, LANG: 'C.UTF-8', ...extra };
+}
+
+// ---- the stand-in API (bench/server.mjs, in its own process) ------------------------------
+
+async function startServer() {
+  const child = fork(fileURLToPath(new URL('server.mjs', import.meta.url)), {
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  const port = await new Promise((resolve) => child.once('message', (m) => resolve(m.port)));
+  const setDelay = (delayMs) =>
+    new Promise((resolve) => {
+      child.once('message', resolve);
+      child.send({ delayMs });
+    });
+  return { child, setDelay, base: `http://127.0.0.1:${port}/v1` };
+}
+
+// ---- inputs ------------------------------------------------------------------------------
+
+async function smallImages(dir, count) {
+  mkdirSync(dir, { recursive: true });
+  for (let i = 0; i < count; i++) {
+    const png = await sharp({
+      create: {
+        width: 16,
+        height: 16,
+        channels: 3,
+        background: { r: i % 256, g: (i >> 8) % 256, b: 128 },
+      },
+    })
+      .png()
+      .toBuffer();
+    writeFileSync(path.join(dir, `img-${String(i).padStart(5, '0')}.png`), png);
+  }
+  return dir;
+}
+
+/** A 12-megapixel photo-like JPEG (4032×3024, smooth gradients plus grain), as a phone makes. */
+async function photoJpeg(file) {
+  const w = 4032;
+  const h = 3024;
+  const raw = Buffer.alloc(w * h * 3);
+  let seed = 42;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      const n = (seed >> 16) % 24;
+      const i = (y * w + x) * 3;
+      raw[i] = (x * 255) / w + n;
+      raw[i + 1] = (y * 255) / h + n;
+      raw[i + 2] = 128 + 60 * Math.sin(x / 150) * Math.cos(y / 110) + n;
+    }
+  }
+  await sharp(raw, { raw: { width: w, height: h, channels: 3 } })
+    .jpeg({ quality: 92 })
+    .withMetadata({ orientation: 1 })
+    .toFile(file);
+  return file;
+}
+
+/** A JPEG just under the 20 MB limit (noise does not compress). */
+async function bigJpeg(file) {
+  const w = 4880;
+  const h = 3650;
+  const raw = Buffer.alloc(w * h * 3);
+  let seed = 7;
+  for (let i = 0; i < raw.length; i++) {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    raw[i] = seed >> 23;
+  }
+  await sharp(raw, { raw: { width: w, height: h, channels: 3 } })
+    .jpeg({ quality: 97 })
+    .toFile(file);
+  return file;
+}
+
+function peakRss(argv, env) {
+  const r = spawnSync('/usr/bin/time', ['-f', '%M', process.execPath, BIN, ...argv], {
+    env: benchEnv(env),
+    stdio: ['ignore', 'ignore', 'pipe'],
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const lines = r.stderr.toString().trim().split('\n');
+  if (r.status !== 0)
+    throw new Error(`peak RSS run failed (${r.status}): ${lines.slice(-3).join(' | ')}`);
+  return Number(lines.at(-1)) / 1024;
+}
+
+function runAsync(cmd, argv, env, opts = {}) {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(cmd, argv, {
+      env: benchEnv(env),
+      stdio: ['ignore', 'ignore', 'pipe'],
+      ...opts,
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) =>
+      code === 0
+        ? resolve(performance.now() - t0)
+        : reject(new Error(`${cmd} exited ${code}: ${stderr.slice(-500)}`)),
+    );
+  });
+}
+
+// The provider page's example with the image inlined: base64 then curl, as a shell does it.
+const curlScript = (url) =>
+  `IMG=$(base64 -w0 "$1"); curl -s --fail '${url}' -H 'Authorization: Bearer API_KEY' -H 'Content-Type: application/json' ` +
+  `--data "{\\"model\\":\\"gpt-4o-2024-08-06\\",\\"messages\\":[{\\"role\\":\\"user\\",\\"content\\":[{\\"type\\":\\"text\\",\\"text\\":\\"What is in this image?\\"},{\\"type\\":\\"image_url\\",\\"image_url\\":{\\"url\\":\\"data:image/png;base64,$IMG\\"}}]}],\\"max_tokens\\":300}" > /dev/null`;
+
+// ---- rows --------------------------------------------------------------------------------
+
+const { child: server, setDelay, base } = await startServer();
+const env = { DESCRIBE_IMAGE_BASE_URL: base };
+try {
+  if (want(1)) {
+    const runs = quick ? 5 : 21;
+    for (let i = 0; i < 3; i++) timeRun(process.execPath, [BIN, '--version']); // warm the compile cache
+    const node = median(Array.from({ length: runs }, () => timeRun(process.execPath, ['-e', '0'])));
+    const version = median(
+      Array.from({ length: runs }, () => timeRun(process.execPath, [BIN, '--version'])),
+    );
+    const help = median(
+      Array.from({ length: runs }, () => timeRun(process.execPath, [BIN, '--help'])),
+    );
+    rows.push(['1 start-up', '`node -e 0`', `${node.toFixed(0)} ms`, '']);
+    rows.push([
+      '',
+      '`--version`',
+      `${version.toFixed(0)} ms`,
+      `${(version / node).toFixed(2)}× node (target ≤ 1.5×)`,
+    ]);
+    rows.push([
+      '',
+      '`--help`',
+      `${help.toFixed(0)} ms`,
+      `${(help / node).toFixed(2)}× node (target ≤ 1.5×)`,
+    ]);
+  }
+
+  if (want(2)) {
+    const dir = await smallImages(path.join(work, 'one'), 1);
+    const file = path.join(dir, 'img-00000.png');
+    const runs = quick ? 5 : 15;
+    await setDelay(0);
+    const ours = median(
+      Array.from({ length: runs }, () =>
+        timeRun(process.execPath, [BIN, '-q', file], { env: benchEnv(env) }),
+      ),
+    );
+    const curl = median(
+      Array.from({ length: runs }, () =>
+        timeRun('sh', ['-c', curlScript(`${base}/chat/completions`), 'sh', file]),
+      ),
+    );
+    rows.push([
+      '2 one small image',
+      'describe-image',
+      `${ours.toFixed(0)} ms`,
+      `end to end, server answers at once`,
+    ]);
+    rows.push([
+      '',
+      'base64 + curl (provider example)',
+      `${curl.toFixed(0)} ms`,
+      `${(ours / curl).toFixed(2)}× curl`,
+    ]);
+  }
+
+  if (want(3)) {
+    const count = quick ? 200 : 1000;
+    const dir = await smallImages(path.join(work, 'batch'), count);
+    await setDelay(200);
+    for (const c of [8, 64]) {
+      const ideal = c / 0.2;
+      const ms = await runAsync(process.execPath, [BIN, dir, '-c', String(c), '-q'], env);
+      const rate = (count * 1000) / ms;
+      rows.push([
+        c === 8 ? `3 ${count} images, 200 ms each` : '',
+        `describe-image -c ${c}`,
+        `${rate.toFixed(1)} img/s`,
+        `${((rate / ideal) * 100).toFixed(0)} % of ideal ${ideal} img/s${c === 64 ? ' (target ≥ 95 %)' : ''}`,
+      ]);
+      const list = path.join(work, 'list.txt');
+      writeFileSync(
+        list,
+        Array.from({ length: count }, (_, i) =>
+          path.join(dir, `img-${String(i).padStart(5, '0')}.png`),
+        ).join('\n'),
+      );
+      const xargsMs = await runAsync(
+        'sh',
+        [
+          '-c',
+          `xargs -P ${c} -n 1 sh -c '${curlScript(`${base}/chat/completions`).replaceAll("'", "'\\''")}' sh < ${list}`,
+        ],
+        {},
+      );
+      const xrate = (count * 1000) / xargsMs;
+      rows.push([
+        '',
+        `xargs -P ${c} curl`,
+        `${xrate.toFixed(1)} img/s`,
+        `${((xrate / ideal) * 100).toFixed(0)} % of ideal`,
+      ]);
+    }
+  }
+
+  if (want(4)) {
+    const count = quick ? 2000 : 10000;
+    const dir = await smallImages(path.join(work, 'many'), count);
+    await setDelay(5);
+    const many = peakRss(
+      [dir, '-c', '16', '-q', '--json', '-o', path.join(work, 'many.jsonl')],
+      env,
+    );
+    rows.push([
+      '4 peak RSS',
+      `${count.toLocaleString('en-US')}-image batch`,
+      `${many.toFixed(0)} MiB`,
+      'target ≤ 150 MiB',
+    ]);
+    const big = await bigJpeg(path.join(work, 'big.jpg'));
+    const mb = (statSync(big).size / 1048576).toFixed(1);
+    const original = peakRss([big, '-q', '--original'], env);
+    rows.push([
+      '',
+      `one ${mb} MB JPEG, --original`,
+      `${original.toFixed(0)} MiB`,
+      'target ≤ 150 MiB (body streamed)',
+    ]);
+    const prepared = peakRss([big, '-q'], env);
+    rows.push([
+      '',
+      `one ${mb} MB JPEG, prepared`,
+      `${prepared.toFixed(0)} MiB`,
+      'decoded and scaled by sharp',
+    ]);
+  }
+
+  if (want(5)) {
+    const photo = await photoJpeg(path.join(work, 'photo.jpg'));
+    const size = statSync(photo).size;
+    const runs = quick ? 3 : 9;
+    const times = [];
+    let sent = 0;
+    // One warm-up run (page cache, compile cache).
+    execFileSync('taskset', ['-c', '0', process.execPath, BIN, photo, '--dry-run'], {
+      env: benchEnv(env),
+      stdio: 'ignore',
+    });
+    // --dry-run prints the preparation line on stderr: "→ JPEG 768×1,024 99 KB (93 % smaller, 61 ms)".
+    for (let i = 0; i < runs; i++) {
+      const r = spawnSync('taskset', ['-c', '0', process.execPath, BIN, photo, '--dry-run'], {
+        env: benchEnv(env),
+        encoding: 'utf8',
+      });
+      const match = /→ (\S+) ([\d,]+)×([\d,]+) .*?\((-?\d+) % smaller, (\d+) ms\)/.exec(r.stderr);
+      if (!match) throw new Error(`no preparation line in: ${r.stderr}`);
+      times.push(Number(match[5]));
+      sent = JSON.parse(r.stdout)
+        .messages[0].content[1].image_url.url.match(/…\(([\d,]+) bytes\)/)[1]
+        .replaceAll(',', '');
+    }
+    rows.push([
+      '5 12-MP JPEG photo',
+      `${(size / 1048576).toFixed(1)} MB, 4032×3024`,
+      `${(Number(sent) / 1024).toFixed(0)} KB sent (${((Number(sent) / size) * 100).toFixed(1)} %)`,
+      'target ≤ 10 % of the original',
+    ]);
+    rows.push([
+      '',
+      'preparation, one core',
+      `${median(times)} ms`,
+      'target ≤ 80 ms (median, taskset -c 0)',
+    ]);
+  }
+} finally {
+  server.disconnect();
+  rmSync(work, { recursive: true, force: true });
+}
+
+const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i].length), 4));
+const line = (r) => `| ${r.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
+console.log(
+  `describe-image bench · node ${process.version} · ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}`,
+);
+console.log(line(['row', 'what', 'result', 'note']));
+console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+for (const r of rows) console.log(line(r));

@@ -22,7 +22,16 @@ const importRule = (extra = []) => [
 ];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'test/fixtures/**'] },
+  {
+    ignores: [
+      'dist/**',
+      'dist.next/**',
+      'dist.old/**',
+      'node_modules/**',
+      'coverage/**',
+      'test/fixtures/**',
+    ],
+  },
   js.configs.recommended,
   {
     files: ['**/*.ts'],

@@ -2,17 +2,20 @@
 // (commander, the option parser); modules that only a request needs (undici, ora, sharp's
 // wrapper) are dynamic imports and land in their own chunks, so `--help` and `--version`
 // never parse them.
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rename, rm } from 'node:fs/promises';
 import { build } from 'esbuild';
 
 const root = new URL('..', import.meta.url);
 const pkg = JSON.parse(await readFile(new URL('package.json', root), 'utf8'));
 
-await rm(new URL('dist', root), { recursive: true, force: true });
+// Built beside dist/ and swapped in, so a CLI running from dist/ never sees half a build.
+const next = new URL('dist.next', root);
+const old = new URL('dist.old', root);
+await rm(next, { recursive: true, force: true });
 await build({
   absWorkingDir: root.pathname,
   entryPoints: { main: 'src/main.ts' },
-  outdir: 'dist',
+  outdir: 'dist.next',
   bundle: true,
   splitting: true,
   format: 'esm',
@@ -31,3 +34,8 @@ await build({
   legalComments: 'none',
   logLevel: 'warning',
 });
+
+await rm(old, { recursive: true, force: true });
+await rename(new URL('dist', root), old).catch(() => undefined);
+await rename(next, new URL('dist', root));
+await rm(old, { recursive: true, force: true });

@@ -9,7 +9,12 @@ import type { Sharp } from 'sharp';
 import type { ImageDetail } from '../api/types.js';
 import { InputError } from '../errors.js';
 import type { ImageBytes } from './images.js';
-import { MIME_BY_FORMAT, SENDABLE_FORMATS, type ImageFormat } from './sniff.js';
+import {
+  CONVERTIBLE_FORMATS,
+  MIME_BY_FORMAT,
+  SENDABLE_FORMATS,
+  type ImageFormat,
+} from './sniff.js';
 import { targetSize, type Size } from './tokens.js';
 
 /** Largest image a vision API takes (OpenAI: 20 MB). */
@@ -56,6 +61,8 @@ async function loadSharp(): Promise<SharpModule> {
 }
 
 const JPEG_QUALITY = 85;
+/** Formats this tool reads: sent as they are, or converted. */
+const READABLE_FORMATS: readonly ImageFormat[] = [...SENDABLE_FORMATS, ...CONVERTIBLE_FORMATS];
 
 /** Prepares one local image for sending. */
 export async function prepareBytes(
@@ -72,6 +79,12 @@ export async function prepareBytes(
       `${label}: ${what}${error instanceof Error ? ` (${error.message.replace(/\s+/g, ' ').trim()})` : ''}`,
       error === undefined ? undefined : { cause: error },
     );
+
+  if (!READABLE_FORMATS.includes(image.format)) {
+    throw fail(
+      `${image.format.toUpperCase()} images are not supported; convert it to PNG or JPEG (supported: JPEG, PNG, WebP, GIF, HEIC, AVIF, TIFF, BMP)`,
+    );
+  }
 
   if (opts.original) {
     if (!sendable.includes(image.format)) {
@@ -142,6 +155,10 @@ export async function prepareBytes(
   const original: ImageFacts = { format: image.format, ...size, bytes: image.data.length };
   const animated = pages > 1 && (image.format === 'gif' || image.format === 'webp');
   const convert = !sendable.includes(image.format) || (animated && image.format === 'gif');
+  // An alpha channel that is opaque everywhere is no reason to send a PNG photo.
+  if (convert && hasAlpha && image.format !== 'heic' && image.format !== 'bmp') {
+    hasAlpha = !(await input.stats().catch(() => ({ isOpaque: false }))).isOpaque;
+  }
   const outFormat: ImageFormat = convert ? (hasAlpha ? 'png' : 'jpeg') : image.format;
   if (animated) {
     notes.push(

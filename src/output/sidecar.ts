@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { access, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileError } from '../input/images.js';
+import { InputError } from '../errors.js';
 
 /** `photos/cat.jpg` → `photos/cat.jpg.txt` (or `.json`). */
 export function sidecarPath(image: string, json: boolean): string {
@@ -33,6 +33,17 @@ export async function writeSidecar(target: string, cwd: string, content: string)
     await rename(temp, full);
   } catch (error) {
     await rm(temp, { force: true }).catch(() => undefined);
-    throw fileError(target, error);
+    const code = (error as { code?: string }).code;
+    const why =
+      code === 'EISDIR'
+        ? 'a directory of that name is in the way'
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'permission denied'
+          : code === 'ENOSPC'
+            ? 'the disk is full'
+            : (error as Error).message;
+    throw new InputError(`${target}: cannot write the sidecar (${why}); the answer was not saved`, {
+      cause: error,
+    });
   }
 }

@@ -5,17 +5,20 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import type { ImageDetail } from './api/types.js';
+import type { Job } from './commands/job.js';
 import {
+  DEFAULT_BASE_URL,
+  DEFAULT_MODEL,
   DEFAULT_PROMPT,
   DEFAULT_RETRIES,
   DEFAULT_TIMEOUT_S,
-  DEFAULT_BASE_URL,
-  DEFAULT_MODEL,
-  KEY_VARIABLES,
+  SettingsError,
   displayUrl,
   isLoopback,
   parseBaseUrl,
-  resolveConnection,
+  resolveSettings,
+  type Settings,
 } from './config.js';
 import type { Deps } from './deps.js';
 import {
@@ -26,10 +29,11 @@ import {
   UsageError,
   exitCodeFor,
 } from './errors.js';
+import { PRESETS, PRESET_NAMES } from './presets.js';
+import { PROVIDER_NAMES, PROVIDERS } from './providers.js';
+import type { CompletionOption } from './render/completion.js';
 import { chalkFor } from './ui/colors.js';
 import { Reporter } from './ui/reporter.js';
-import type { ImageDetail } from './api/types.js';
-import type { Job } from './commands/job.js';
 
 declare const __VERSION__: string;
 const VERSION: string = typeof __VERSION__ === 'string' ? __VERSION__ : '0.0.0-dev';
@@ -44,11 +48,16 @@ export interface CliOptions {
   temperature?: number;
   detail?: ImageDetail;
   together?: boolean;
+  schema?: string;
+  preset?: string;
   stream: boolean;
   json?: boolean;
   quiet?: boolean;
   baseUrl?: string;
   apiKeyFile?: string;
+  provider?: string;
+  profile?: string;
+  apiVersion?: string;
   timeout?: number;
   retries?: number;
   concurrency?: number;
@@ -61,8 +70,12 @@ export interface CliOptions {
   maxSize?: number;
   keepMetadata?: boolean;
   original?: boolean;
+  /** true: --download, false: --no-download, undefined: as the provider needs. */
   download?: boolean;
   dryRun?: boolean;
+  saveKey?: boolean;
+  printConfig?: boolean;
+  completion?: 'bash' | 'zsh' | 'fish';
   debug?: boolean;
 }
 
@@ -131,6 +144,16 @@ export function createProgram(
     )
     .option('--temperature <n>', 'sampling temperature, 0 to 2', temperature)
     .option('--together', 'send all images in one request (to compare them)')
+    .optionsGroup('Structured answers:')
+    .option(
+      '--schema <file|json>',
+      'answer as JSON matching this JSON Schema (a file, or inline JSON), checked locally',
+    )
+    .addOption(
+      new Option('--preset <name>', 'a built-in prompt and schema (see Presets below)').choices(
+        PRESET_NAMES,
+      ),
+    )
     .optionsGroup('Images:')
     .option(
       '--max-size <px>',
@@ -145,6 +168,10 @@ export function createProgram(
     .option(
       '--download',
       'fetch image URLs and send their bytes (for servers such as Ollama that cannot fetch URLs)',
+    )
+    .option(
+      '--no-download',
+      'send image URLs as they are even where the provider cannot fetch them',
     )
     .option(
       '--dry-run',
@@ -170,6 +197,13 @@ export function createProgram(
     .option('--sidecar', 'write each answer next to its image as NAME.txt (NAME.json with --json)')
     .option('--skip-existing', 'with --sidecar: skip images that already have one')
     .optionsGroup('Connection:')
+    .addOption(
+      new Option(
+        '--provider <name>',
+        'an OpenAI-compatible provider: its base URL, key variable and quirks (default: maxtoken)',
+      ).choices(PROVIDER_NAMES),
+    )
+    .option('--profile <name>', 'use a profile from the config file (or $DESCRIBE_IMAGE_PROFILE)')
     .option(
       '--base-url <url>',
       `API base URL (default: ${DEFAULT_BASE_URL}, or $DESCRIBE_IMAGE_BASE_URL, $OPENAI_BASE_URL)`,
@@ -177,6 +211,10 @@ export function createProgram(
     .option(
       '--api-key-file <path>',
       'read the API key from a file (default: $DESCRIBE_IMAGE_API_KEY, $MAXTOKEN_API_KEY, $OPENAI_API_KEY)',
+    )
+    .option(
+      '--api-version <version>',
+      `Azure OpenAI's api-version (default: ${PROVIDERS.azure.apiVersion?.default ?? ''})`,
     )
     .option(
       '--timeout <seconds>',
@@ -188,16 +226,36 @@ export function createProgram(
       `retries after a rate limit, server error or network failure (default: ${DEFAULT_RETRIES})`,
       integer(0),
     )
+    .optionsGroup('Setup:')
+    .option(
+      '--save-key',
+      'ask for an API key and store it in the config file (mode 0600); with --profile, in that profile',
+    )
+    .option(
+      '--print-config',
+      'show the settings in effect and where each comes from (the key redacted)',
+    )
+    .addOption(
+      new Option('--completion <shell>', 'print a shell completion script').choices([
+        'bash',
+        'zsh',
+        'fish',
+      ]),
+    )
     .addHelpText(
       'after',
       [
+        '',
+        'Presets (--preset NAME):',
+        ...PRESETS.map((p) => `  ${p.name.padEnd(10)} ${p.description}`),
         '',
         'Examples:',
         '  describe-image cat.png',
         '  describe-image cat.png "What breed is this cat?"',
         '  curl -s https://example.com/a.jpg | describe-image - "Describe it in one line"',
         "  describe-image 'photos/**/*.jpg' --json -o captions.jsonl --resume",
-        '  describe-image --base-url http://localhost:11434/v1 -m llava photo.jpg',
+        '  describe-image --preset tags photo.jpg',
+        '  describe-image --provider ollama -m llava photo.jpg',
         '',
         'Exit codes: 0 ok, 1 internal error, 2 usage, 3 input, 4 auth, 5 rate limit/quota,',
         '6 request rejected, 7 server or network failure, 130 interrupted.',
@@ -208,10 +266,31 @@ export function createProgram(
     .configureOutput({
       writeOut: (text) => deps.stdout.write(text),
       writeErr: (text) => deps.stderr.write(text),
-      outputError: (text, write) => write(`describe-image: ${text.replace(/^error: /, 'error: ')}`),
+      outputError: (text, write) => write(`describe-image: ${text}`),
     })
     .action((inputs: string[], opts: CliOptions) => onRun(inputs, opts));
   return program;
+}
+
+/** The options' names and values, for completion scripts. */
+function completionOptions(program: Command): CompletionOption[] {
+  const help = {
+    flags: ['-h', '--help'],
+    description: 'show this help',
+    takesValue: false,
+    choices: undefined,
+    valueName: undefined,
+  };
+  return [
+    help,
+    ...program.options.map((o) => ({
+      flags: [o.short, o.long].filter((f): f is string => Boolean(f)),
+      description: o.description,
+      takesValue: o.required || o.optional,
+      choices: o.argChoices,
+      valueName: /<([^>]+)>/.exec(o.flags)?.[1],
+    })),
+  ];
 }
 
 /** Parses `argv` (without node and the script) and runs. Returns the exit code. */
@@ -224,9 +303,9 @@ export async function run(argv: readonly string[], deps: Deps): Promise<number> 
     await program.parseAsync([...argv], { from: 'user' });
   } catch (error) {
     if (error instanceof CommanderError) {
-      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version')
+      if (['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(error.code)) {
         return ExitCode.OK;
-      if (error.code === 'commander.help') return ExitCode.OK;
+      }
       return ExitCode.USAGE;
     }
     throw error;
@@ -244,11 +323,65 @@ export async function run(argv: readonly string[], deps: Deps): Promise<number> 
     debug: Boolean(opts.debug),
   });
   try {
-    const job = await buildJob(parsed.inputs, opts, deps, reporter);
+    if (opts.completion) {
+      const { completionScript } = await import('./render/completion.js');
+      deps.stdout.write(completionScript(opts.completion, completionOptions(program)));
+      return ExitCode.OK;
+    }
+    const { configPath, loadConfig } = await import('./config-file.js');
+    const file = configPath(deps.env, deps.homedir);
+    if (opts.saveKey) {
+      if (parsed.inputs.length > 0) throw new UsageError('--save-key takes no images');
+      const { saveKeyCommand } = await import('./commands/setup.js');
+      return await saveKeyCommand(file, opts.profile, { deps, reporter });
+    }
+    const loaded = await loadConfig(file).catch(settingsToUsage);
+    for (const warning of loaded.warnings) reporter.warn(warning);
+    const settings = await resolve(opts, deps, loaded.config);
+    reporter.addSecret(settings.apiKey?.value);
+    if (opts.printConfig) {
+      const { printConfig } = await import('./commands/setup.js');
+      return printConfig(settings, loaded, Boolean(opts.json), { deps, reporter });
+    }
+    const job = await buildJob(parsed.inputs, opts, settings, deps, reporter);
     const { describe } = await import('./commands/describe.js');
     return await describe(job, { deps, reporter });
   } catch (error) {
     return report(error, reporter);
+  }
+}
+
+function settingsToUsage(error: unknown): never {
+  if (error instanceof SettingsError) throw new UsageError(error.message);
+  throw error;
+}
+
+async function resolve(
+  opts: CliOptions,
+  deps: Deps,
+  config: Parameters<typeof resolveSettings>[2],
+): Promise<Settings> {
+  let apiKeyFromFile: { value: string; path: string } | undefined;
+  if (opts.apiKeyFile) {
+    apiKeyFromFile = { value: await readKeyFile(opts.apiKeyFile, deps.cwd), path: opts.apiKeyFile };
+  }
+  try {
+    return resolveSettings(
+      {
+        provider: opts.provider,
+        profile: opts.profile,
+        baseUrl: opts.baseUrl,
+        model: opts.model,
+        apiKeyFromFile,
+        apiVersion: opts.apiVersion,
+        detail: opts.detail,
+        maxTokens: opts.maxTokens,
+      },
+      deps.env,
+      config,
+    );
+  } catch (error) {
+    return settingsToUsage(error);
   }
 }
 
@@ -281,6 +414,7 @@ async function isImageArgument(arg: string, cwd: string): Promise<boolean> {
 async function buildJob(
   inputs: string[],
   opts: CliOptions,
+  settings: Settings,
   deps: Deps,
   reporter: Reporter,
 ): Promise<Job> {
@@ -300,6 +434,9 @@ async function buildJob(
   }
   if (opts.maxTokens !== undefined && opts.maxCompletionTokens !== undefined) {
     throw new UsageError('give --max-tokens or --max-completion-tokens, not both');
+  }
+  if (opts.schema !== undefined && opts.preset !== undefined) {
+    throw new UsageError('give --schema or --preset, not both');
   }
 
   // The prompt: -p, else the last argument when it is not an image.
@@ -328,42 +465,51 @@ async function buildJob(
   }
   if (prompt !== undefined && prompt.trim() === '') throw new UsageError('the prompt is empty');
 
+  const structured =
+    opts.schema !== undefined || opts.preset !== undefined
+      ? await (await import('./commands/structured.js')).loadStructuredSpec(opts, deps.cwd)
+      : undefined;
+  // A preset brings its own prompt; the user's prompt, if any, is added to it.
+  const fullPrompt = structured?.preset
+    ? prompt
+      ? `${structured.preset.prompt}\n\n${prompt}`
+      : structured.preset.prompt
+    : (prompt ?? DEFAULT_PROMPT);
+
   // Where to send it, and the key.
-  let apiKeyFromFile: { value: string; path: string } | undefined;
-  if (opts.apiKeyFile)
-    apiKeyFromFile = { value: await readKeyFile(opts.apiKeyFile, deps.cwd), path: opts.apiKeyFile };
-  const connection = resolveConnection(
-    { baseUrl: opts.baseUrl, model: opts.model, apiKeyFromFile },
-    deps.env,
-  );
-  reporter.addSecret(connection.apiKey?.value);
-  const baseUrl = parseBaseUrl(connection.baseUrl.value);
+  const provider = PROVIDERS[settings.provider.value];
+  const baseUrl = parseBaseUrl(settings.baseUrl.value);
   if (typeof baseUrl === 'string')
-    throw new UsageError(`${baseUrl} (from ${connection.baseUrl.source})`);
+    throw new UsageError(`${baseUrl} (from ${settings.baseUrl.source})`);
   const local = isLoopback(baseUrl);
-  if (!connection.apiKey && !local && !opts.dryRun) {
+  const apiKey = settings.apiKey?.value;
+  if (!apiKey && !local && provider.needsKey && !opts.dryRun) {
+    const variables = ['DESCRIBE_IMAGE_API_KEY', ...provider.keyVariables].join(', ');
     throw new MissingKeyError(
-      `no API key for ${displayUrl(baseUrl)}: set ${KEY_VARIABLES.join(', ')} or use --api-key-file (a local server such as Ollama needs none)`,
+      `no API key for ${displayUrl(baseUrl)}: set ${variables}, use --api-key-file, or store one with --save-key (a local server such as Ollama needs none)`,
     );
   }
-  if (connection.apiKey && baseUrl.protocol === 'http:' && !local) {
+  if (apiKey && baseUrl.protocol === 'http:' && !local) {
     reporter.warn(
       `the API key will be sent unencrypted to ${baseUrl.host} over plain http://; use https:// if the server supports it`,
     );
   }
   reporter.debug(
-    `base URL ${displayUrl(baseUrl)} (${connection.baseUrl.source}); model ${connection.model.value} (${connection.model.source}); ` +
-      `key ${connection.apiKey ? `from ${connection.apiKey.source}` : 'none'}`,
+    `provider ${provider.name} (${settings.provider.source}); base URL ${displayUrl(baseUrl)} (${settings.baseUrl.source}); ` +
+      `model ${settings.model ? `${settings.model.value} (${settings.model.source})` : 'asked of the server'}; ` +
+      `key ${settings.apiKey ? `from ${settings.apiKey.source}` : 'none'}` +
+      (settings.profile ? `; profile ${settings.profile.value} (${settings.profile.source})` : ''),
   );
 
   const json = Boolean(opts.json);
   return {
     inputs: images,
-    prompt: prompt ?? DEFAULT_PROMPT,
+    prompt: fullPrompt,
     system: opts.system,
-    model: connection.model.value,
-    detail: opts.detail,
-    maxTokens: opts.maxTokens,
+    model: settings.model?.value,
+    detail: settings.detail?.value,
+    // A config file's maxTokens gives way to --max-completion-tokens (reasoning models take one).
+    maxTokens: opts.maxCompletionTokens === undefined ? settings.maxTokens?.value : undefined,
     maxCompletionTokens: opts.maxCompletionTokens,
     temperature: opts.temperature,
     stream: opts.stream && !json,
@@ -383,9 +529,16 @@ async function buildJob(
     maxSize: opts.maxSize,
     keepMetadata: Boolean(opts.keepMetadata),
     original: Boolean(opts.original),
-    download: Boolean(opts.download),
+    download: opts.download ?? Boolean(provider.downloadUrls),
     dryRun: Boolean(opts.dryRun),
-    api: { baseUrl: connection.baseUrl.value, apiKey: connection.apiKey?.value },
+    structured,
+    prices: settings.prices,
+    provider,
+    api: {
+      baseUrl: settings.baseUrl.value,
+      apiKey,
+      query: settings.apiVersion ? { 'api-version': settings.apiVersion.value } : {},
+    },
   };
 }
 

@@ -1,30 +1,62 @@
 /**
- * Pure settings resolution: flags, then the environment, then defaults. Each value keeps
- * where it came from, for `--debug` and error messages.
+ * Pure settings resolution. Precedence: flags, then the environment, then the chosen profile,
+ * then the config file's top level, then the provider's defaults. Each value keeps where it
+ * came from, for `--print-config`, `--debug` and error messages.
+ *
+ * A config layer's connection settings (base URL, key, model, API version) belong to its
+ * provider: they are not carried over to another provider, so a key never follows a
+ * `--provider` switch to a different host.
  */
+import type { ImageDetail } from './api/types.js';
+import {
+  azureBaseUrl,
+  isProviderName,
+  PROVIDER_NAMES,
+  PROVIDERS,
+  type Provider,
+  type ProviderName,
+} from './providers.js';
 
-export const DEFAULT_BASE_URL = 'https://api.maxtoken.io/v1';
-export const DEFAULT_MODEL = 'gpt-4o-2024-08-06';
+export const DEFAULT_PROVIDER: ProviderName = 'maxtoken';
+export const DEFAULT_BASE_URL = PROVIDERS.maxtoken.baseUrl;
+export const DEFAULT_MODEL = PROVIDERS.maxtoken.defaultModel ?? 'gpt-4o-2024-08-06';
 export const DEFAULT_PROMPT = 'What is in this image?';
 export const DEFAULT_TIMEOUT_S = 120;
 export const DEFAULT_RETRIES = 2;
 
-/** Variables that may hold the API key, in order of precedence. */
-export const KEY_VARIABLES = [
-  'DESCRIBE_IMAGE_API_KEY',
-  'MAXTOKEN_API_KEY',
-  'OPENAI_API_KEY',
-] as const;
-/** Variables that may hold the base URL, in order of precedence. */
-export const BASE_URL_VARIABLES = ['DESCRIBE_IMAGE_BASE_URL', 'OPENAI_BASE_URL'] as const;
+/** Variables that may hold the API key for the default provider, in order of precedence. */
+export const KEY_VARIABLES = ['DESCRIBE_IMAGE_API_KEY', ...PROVIDERS.maxtoken.keyVariables];
 
 export interface Sourced<T> {
   value: T;
-  /** e.g. `--model`, `$DESCRIBE_IMAGE_MODEL`, `default`. */
+  /** e.g. `--model`, `$DESCRIBE_IMAGE_MODEL`, `profile work`, `config file`, `default`. */
   source: string;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
+
+/** Price of a model in USD per million tokens. */
+export interface Price {
+  input: number;
+  output: number;
+}
+
+/** The settings a config file (top level or a profile) may hold. */
+export interface FileSettings {
+  provider?: ProviderName;
+  baseUrl?: string;
+  model?: string;
+  apiKey?: string;
+  apiKeyEnv?: string;
+  apiVersion?: string;
+  detail?: ImageDetail;
+  maxTokens?: number;
+  prices?: Record<string, Price>;
+}
+
+export interface FileConfig extends FileSettings {
+  profiles?: Record<string, FileSettings>;
+}
 
 /** The first of `names` that is set and not empty. */
 export function fromEnv(env: Env, names: readonly string[]): Sourced<string> | undefined {
@@ -36,32 +68,170 @@ export function fromEnv(env: Env, names: readonly string[]): Sourced<string> | u
   return undefined;
 }
 
-export interface ConnectionFlags {
+export interface SettingFlags {
+  provider?: string | undefined;
+  profile?: string | undefined;
   baseUrl?: string | undefined;
   model?: string | undefined;
   /** Contents of `--api-key-file`, already read. */
   apiKeyFromFile?: { value: string; path: string } | undefined;
+  apiVersion?: string | undefined;
+  detail?: ImageDetail | undefined;
+  maxTokens?: number | undefined;
 }
 
-export interface Connection {
+export interface Settings {
+  provider: Sourced<ProviderName>;
+  profile: Sourced<string> | undefined;
   baseUrl: Sourced<string>;
-  model: Sourced<string>;
+  /** Undefined: ask the server which model it serves. */
+  model: Sourced<string> | undefined;
   apiKey: Sourced<string> | undefined;
+  /** Azure's `api-version`. */
+  apiVersion: Sourced<string> | undefined;
+  detail: Sourced<ImageDetail> | undefined;
+  maxTokens: Sourced<number> | undefined;
+  /** Config prices over the built-in ones (profile over top level). */
+  prices: Record<string, Price>;
 }
 
-export function resolveConnection(flags: ConnectionFlags, env: Env): Connection {
-  const baseUrl: Sourced<string> = (flags.baseUrl
-    ? { value: flags.baseUrl, source: '--base-url' }
-    : undefined) ??
-    fromEnv(env, BASE_URL_VARIABLES) ?? { value: DEFAULT_BASE_URL, source: 'default' };
-  const model: Sourced<string> = (flags.model
-    ? { value: flags.model, source: '--model' }
-    : undefined) ??
-    fromEnv(env, ['DESCRIBE_IMAGE_MODEL']) ?? { value: DEFAULT_MODEL, source: 'default' };
-  const apiKey: Sourced<string> | undefined = flags.apiKeyFromFile
-    ? { value: flags.apiKeyFromFile.value, source: `--api-key-file ${flags.apiKeyFromFile.path}` }
-    : fromEnv(env, KEY_VARIABLES);
-  return { baseUrl, model, apiKey };
+/** Thrown for settings that cannot work; cli.ts turns it into a usage error. */
+export class SettingsError extends Error {}
+
+interface Layer {
+  settings: FileSettings;
+  /** The provider this layer's connection settings belong to. */
+  provider: ProviderName;
+  source: string;
+}
+
+function flag<T>(value: T | undefined, name: string): Sourced<T> | undefined {
+  return value === undefined || value === '' ? undefined : { value, source: name };
+}
+
+function first<T>(...candidates: (Sourced<T> | undefined)[]): Sourced<T> | undefined {
+  return candidates.find((c) => c !== undefined);
+}
+
+export function resolveSettings(flags: SettingFlags, env: Env, file?: FileConfig): Settings {
+  const profile = first(flag(flags.profile, '--profile'), fromEnv(env, ['DESCRIBE_IMAGE_PROFILE']));
+  let profileSettings: FileSettings | undefined;
+  if (profile) {
+    profileSettings = file?.profiles?.[profile.value];
+    if (!profileSettings) {
+      const known = Object.keys(file?.profiles ?? {});
+      throw new SettingsError(
+        `no profile "${profile.value}" in the config file (from ${profile.source}); ` +
+          (known.length > 0 ? `known profiles: ${known.join(', ')}` : 'it defines no profiles'),
+      );
+    }
+  }
+
+  const top: Layer | undefined = file
+    ? { settings: file, provider: file.provider ?? DEFAULT_PROVIDER, source: 'config file' }
+    : undefined;
+  const prof: Layer | undefined =
+    profileSettings && profile
+      ? {
+          settings: profileSettings,
+          provider: profileSettings.provider ?? top?.provider ?? DEFAULT_PROVIDER,
+          source: `profile ${profile.value}`,
+        }
+      : undefined;
+  const layers = [prof, top].filter((l): l is Layer => l !== undefined);
+
+  const providerText = first<string>(
+    flag(flags.provider, '--provider'),
+    fromEnv(env, ['DESCRIBE_IMAGE_PROVIDER']),
+    ...layers.map((l) => flag(l.settings.provider, l.source)),
+  );
+  if (providerText && !isProviderName(providerText.value)) {
+    throw new SettingsError(
+      `unknown provider "${providerText.value}" (from ${providerText.source}); known: ${PROVIDER_NAMES.join(', ')}`,
+    );
+  }
+  const provider: Sourced<ProviderName> = providerText
+    ? { value: providerText.value as ProviderName, source: providerText.source }
+    : { value: DEFAULT_PROVIDER, source: 'default' };
+  const p: Provider = PROVIDERS[provider.value];
+
+  // Layers whose connection settings belong to the provider in use.
+  const own = layers.filter((l) => l.provider === p.name);
+  const fromLayers = <K extends keyof FileSettings>(
+    key: K,
+    all = own,
+  ): Sourced<NonNullable<FileSettings[K]>> | undefined =>
+    first(
+      ...all.map(
+        (l) =>
+          flag(l.settings[key] ?? undefined, l.source) as
+            Sourced<NonNullable<FileSettings[K]>> | undefined,
+      ),
+    );
+
+  const model =
+    first(
+      flag(flags.model, '--model'),
+      fromEnv(env, ['DESCRIBE_IMAGE_MODEL']),
+      fromLayers('model'),
+    ) ??
+    (p.defaultModel
+      ? {
+          value: p.defaultModel,
+          source: provider.source === 'default' ? 'default' : `default for ${p.name}`,
+        }
+      : undefined);
+
+  let baseUrl = first(
+    flag(flags.baseUrl, '--base-url'),
+    fromEnv(env, ['DESCRIBE_IMAGE_BASE_URL', ...p.baseUrlVariables]),
+    fromLayers('baseUrl'),
+  );
+  if (!baseUrl) {
+    if (!p.baseUrl) {
+      throw new SettingsError(
+        `${p.label} needs its endpoint: set AZURE_OPENAI_ENDPOINT (https://RESOURCE.openai.azure.com) or --base-url`,
+      );
+    }
+    baseUrl = {
+      value: p.baseUrl,
+      source: provider.source === 'default' ? 'default' : `default for ${p.name}`,
+    };
+  }
+  if (p.name === 'azure') {
+    if (!model)
+      throw new SettingsError('Azure OpenAI needs the deployment name: give it with --model');
+    baseUrl = { value: azureBaseUrl(baseUrl.value, model.value), source: baseUrl.source };
+  }
+
+  const keyEnv = fromLayers('apiKeyEnv');
+  const apiKey = first(
+    flags.apiKeyFromFile
+      ? { value: flags.apiKeyFromFile.value, source: `--api-key-file ${flags.apiKeyFromFile.path}` }
+      : undefined,
+    fromEnv(env, ['DESCRIBE_IMAGE_API_KEY']),
+    keyEnv ? fromEnv(env, [keyEnv.value]) : undefined,
+    fromEnv(env, p.keyVariables),
+    fromLayers('apiKey'),
+  );
+
+  const apiVersion = p.apiVersion
+    ? (first(
+        flag(flags.apiVersion, '--api-version'),
+        fromEnv(env, p.apiVersion.variables),
+        fromLayers('apiVersion'),
+      ) ?? {
+        value: p.apiVersion.default,
+        source: 'default',
+      })
+    : undefined;
+
+  // Request defaults apply whatever the provider.
+  const detail = first(flag(flags.detail, '--detail'), fromLayers('detail', layers));
+  const maxTokens = first(flag(flags.maxTokens, '--max-tokens'), fromLayers('maxTokens', layers));
+  const prices: Record<string, Price> = { ...top?.settings.prices, ...prof?.settings.prices };
+
+  return { provider, profile, baseUrl, model, apiKey, apiVersion, detail, maxTokens, prices };
 }
 
 /** Whether a URL's host is this machine (no key needed, plain http is fine). */
@@ -101,4 +271,123 @@ export function displayUrl(url: URL): string {
   copy.username = '';
   copy.password = '';
   return copy.toString().replace(/\/$/, '');
+}
+
+/** A key shown as its last four characters only. */
+export function redactKey(key: string): string {
+  return key.length <= 8 ? '…' : `…${key.slice(-4)}`;
+}
+
+const SETTING_KEYS = new Set([
+  'provider',
+  'baseUrl',
+  'model',
+  'apiKey',
+  'apiKeyEnv',
+  'apiVersion',
+  'detail',
+  'maxTokens',
+  'prices',
+]);
+
+/**
+ * Checks a parsed config file's shape. Returns the config and warnings (unknown keys);
+ * throws SettingsError naming the first bad value.
+ */
+export function validateConfig(
+  value: unknown,
+  where: string,
+): { config: FileConfig; warnings: string[] } {
+  const warnings: string[] = [];
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new SettingsError(`${where}: expected a JSON object`);
+  }
+  const config = checkSettings(value as Record<string, unknown>, where, warnings, true);
+  return { config, warnings };
+}
+
+function checkSettings(
+  record: Record<string, unknown>,
+  where: string,
+  warnings: string[],
+  top: boolean,
+): FileSettings & { profiles?: Record<string, FileSettings> } {
+  const out: FileConfig = {};
+  for (const [key, value] of Object.entries(record)) {
+    const at = `${where}: "${key}"`;
+    if (key === 'profiles' && top) {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+        throw new SettingsError(`${at} must be an object of profiles`);
+      }
+      out.profiles = {};
+      for (const [name, profile] of Object.entries(value as Record<string, unknown>)) {
+        if (typeof profile !== 'object' || profile === null || Array.isArray(profile)) {
+          throw new SettingsError(`${where}: profile "${name}" must be an object`);
+        }
+        out.profiles[name] = checkSettings(
+          profile as Record<string, unknown>,
+          `${where}: profile "${name}"`,
+          warnings,
+          false,
+        );
+      }
+      continue;
+    }
+    if (!SETTING_KEYS.has(key)) {
+      if (key !== '$schema' && key !== '$comment')
+        warnings.push(`${at} is not a setting this tool knows; ignored`);
+      continue;
+    }
+    switch (key) {
+      case 'provider':
+        if (typeof value !== 'string' || !isProviderName(value)) {
+          throw new SettingsError(`${at} must be one of ${PROVIDER_NAMES.join(', ')}`);
+        }
+        out.provider = value;
+        break;
+      case 'detail':
+        if (value !== 'auto' && value !== 'low' && value !== 'high')
+          throw new SettingsError(`${at} must be auto, low or high`);
+        out.detail = value;
+        break;
+      case 'maxTokens':
+        if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+          throw new SettingsError(`${at} must be a whole number of at least 1`);
+        }
+        out.maxTokens = value;
+        break;
+      case 'prices':
+        out.prices = checkPrices(value, at);
+        break;
+      default:
+        if (typeof value !== 'string' || value.trim() === '')
+          throw new SettingsError(`${at} must be a non-empty string`);
+        (out as Record<string, string>)[key] = value.trim();
+    }
+  }
+  return out;
+}
+
+function checkPrices(value: unknown, at: string): Record<string, Price> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new SettingsError(
+      `${at} must map model names to {"input": USD, "output": USD} per million tokens`,
+    );
+  }
+  const out: Record<string, Price> = {};
+  for (const [model, price] of Object.entries(value as Record<string, unknown>)) {
+    const p = price as { input?: unknown; output?: unknown } | null;
+    if (
+      typeof p?.input !== 'number' ||
+      typeof p.output !== 'number' ||
+      p.input < 0 ||
+      p.output < 0
+    ) {
+      throw new SettingsError(
+        `${at}: "${model}" must be {"input": USD, "output": USD} per million tokens`,
+      );
+    }
+    out[model] = { input: p.input, output: p.output };
+  }
+  return out;
 }

@@ -6,10 +6,10 @@ import {
   fromEnv,
   isLoopback,
   parseBaseUrl,
-  resolveConnection,
+  resolveSettings,
 } from '../src/config.js';
 
-describe('resolveConnection: API key', () => {
+describe('resolveSettings: API key', () => {
   const ALL_KEYS = {
     DESCRIBE_IMAGE_API_KEY: 'sk-describe',
     MAXTOKEN_API_KEY: 'sk-maxtoken',
@@ -17,7 +17,7 @@ describe('resolveConnection: API key', () => {
   };
 
   it('--api-key-file beats every variable', () => {
-    const c = resolveConnection(
+    const c = resolveSettings(
       { apiKeyFromFile: { value: 'sk-file', path: '/run/secrets/key' } },
       ALL_KEYS,
     );
@@ -25,7 +25,7 @@ describe('resolveConnection: API key', () => {
   });
 
   it('DESCRIBE_IMAGE_API_KEY beats MAXTOKEN_API_KEY and OPENAI_API_KEY', () => {
-    expect(resolveConnection({}, ALL_KEYS).apiKey).toEqual({
+    expect(resolveSettings({}, ALL_KEYS).apiKey).toEqual({
       value: 'sk-describe',
       source: '$DESCRIBE_IMAGE_API_KEY',
     });
@@ -33,22 +33,22 @@ describe('resolveConnection: API key', () => {
 
   it('MAXTOKEN_API_KEY beats OPENAI_API_KEY', () => {
     const env = { MAXTOKEN_API_KEY: 'sk-maxtoken', OPENAI_API_KEY: 'sk-openai' };
-    expect(resolveConnection({}, env).apiKey).toEqual({
+    expect(resolveSettings({}, env).apiKey).toEqual({
       value: 'sk-maxtoken',
       source: '$MAXTOKEN_API_KEY',
     });
   });
 
   it('OPENAI_API_KEY is the last resort', () => {
-    expect(resolveConnection({}, { OPENAI_API_KEY: 'sk-openai' }).apiKey).toEqual({
+    expect(resolveSettings({}, { OPENAI_API_KEY: 'sk-openai' }).apiKey).toEqual({
       value: 'sk-openai',
       source: '$OPENAI_API_KEY',
     });
   });
 
   it('no key anywhere gives undefined', () => {
-    expect(resolveConnection({}, {}).apiKey).toBeUndefined();
-    expect(resolveConnection({}, { HOME: '/root', ANTHROPIC_API_KEY: 'x' }).apiKey).toBeUndefined();
+    expect(resolveSettings({}, {}).apiKey).toBeUndefined();
+    expect(resolveSettings({}, { HOME: '/root', ANTHROPIC_API_KEY: 'x' }).apiKey).toBeUndefined();
   });
 
   it('empty and whitespace-only variables count as unset', () => {
@@ -57,25 +57,25 @@ describe('resolveConnection: API key', () => {
       MAXTOKEN_API_KEY: '   \t',
       OPENAI_API_KEY: 'sk-openai',
     };
-    expect(resolveConnection({}, env).apiKey).toEqual({
+    expect(resolveSettings({}, env).apiKey).toEqual({
       value: 'sk-openai',
       source: '$OPENAI_API_KEY',
     });
     expect(
-      resolveConnection({}, { DESCRIBE_IMAGE_API_KEY: ' ', OPENAI_API_KEY: '\n' }).apiKey,
+      resolveSettings({}, { DESCRIBE_IMAGE_API_KEY: ' ', OPENAI_API_KEY: '\n' }).apiKey,
     ).toBeUndefined();
   });
 
   it('a key with surrounding whitespace (a pasted newline) is trimmed', () => {
-    expect(resolveConnection({}, { DESCRIBE_IMAGE_API_KEY: ' sk-abc\n' }).apiKey?.value).toBe(
+    expect(resolveSettings({}, { DESCRIBE_IMAGE_API_KEY: ' sk-abc\n' }).apiKey?.value).toBe(
       'sk-abc',
     );
   });
 });
 
-describe('resolveConnection: base URL', () => {
+describe('resolveSettings: base URL', () => {
   it('--base-url beats the variables', () => {
-    const c = resolveConnection(
+    const c = resolveSettings(
       { baseUrl: 'http://localhost:11434/v1' },
       { DESCRIBE_IMAGE_BASE_URL: 'https://a.example/v1', OPENAI_BASE_URL: 'https://b.example/v1' },
     );
@@ -83,7 +83,7 @@ describe('resolveConnection: base URL', () => {
   });
 
   it('DESCRIBE_IMAGE_BASE_URL beats OPENAI_BASE_URL', () => {
-    const c = resolveConnection(
+    const c = resolveSettings(
       {},
       { DESCRIBE_IMAGE_BASE_URL: 'https://a.example/v1', OPENAI_BASE_URL: 'https://b.example/v1' },
     );
@@ -98,7 +98,7 @@ describe('resolveConnection: base URL', () => {
       { OPENAI_BASE_URL: 'https://b.example/v1' },
       { DESCRIBE_IMAGE_BASE_URL: ' ', OPENAI_BASE_URL: 'https://b.example/v1' },
     ]) {
-      expect(resolveConnection({}, env).baseUrl).toEqual({
+      expect(resolveSettings({}, env).baseUrl).toEqual({
         value: 'https://b.example/v1',
         source: '$OPENAI_BASE_URL',
       });
@@ -107,47 +107,45 @@ describe('resolveConnection: base URL', () => {
 
   it('defaults to https://api.maxtoken.io/v1', () => {
     expect(DEFAULT_BASE_URL).toBe('https://api.maxtoken.io/v1');
-    expect(resolveConnection({}, {}).baseUrl).toEqual({
+    expect(resolveSettings({}, {}).baseUrl).toEqual({
       value: 'https://api.maxtoken.io/v1',
       source: 'default',
     });
     expect(
-      resolveConnection({}, { DESCRIBE_IMAGE_BASE_URL: '', OPENAI_BASE_URL: '  ' }).baseUrl.source,
+      resolveSettings({}, { DESCRIBE_IMAGE_BASE_URL: '', OPENAI_BASE_URL: '  ' }).baseUrl.source,
     ).toBe('default');
   });
 });
 
-describe('resolveConnection: model', () => {
+describe('resolveSettings: model', () => {
   it('--model beats DESCRIBE_IMAGE_MODEL', () => {
-    expect(
-      resolveConnection({ model: 'llava' }, { DESCRIBE_IMAGE_MODEL: 'gpt-4.1' }).model,
-    ).toEqual({
+    expect(resolveSettings({ model: 'llava' }, { DESCRIBE_IMAGE_MODEL: 'gpt-4.1' }).model).toEqual({
       value: 'llava',
       source: '--model',
     });
   });
 
   it('DESCRIBE_IMAGE_MODEL beats the default', () => {
-    expect(resolveConnection({}, { DESCRIBE_IMAGE_MODEL: 'gpt-4.1' }).model).toEqual({
+    expect(resolveSettings({}, { DESCRIBE_IMAGE_MODEL: 'gpt-4.1' }).model).toEqual({
       value: 'gpt-4.1',
       source: '$DESCRIBE_IMAGE_MODEL',
     });
   });
 
   it('defaults to the default model; a blank variable counts as unset', () => {
-    expect(resolveConnection({}, {}).model).toEqual({ value: DEFAULT_MODEL, source: 'default' });
-    expect(resolveConnection({}, { DESCRIBE_IMAGE_MODEL: '  ' }).model).toEqual({
+    expect(resolveSettings({}, {}).model).toEqual({ value: DEFAULT_MODEL, source: 'default' });
+    expect(resolveSettings({}, { DESCRIBE_IMAGE_MODEL: '  ' }).model).toEqual({
       value: DEFAULT_MODEL,
       source: 'default',
     });
   });
 
   it('each value reports its own source', () => {
-    const c = resolveConnection(
+    const c = resolveSettings(
       { model: 'm' },
       { OPENAI_BASE_URL: 'https://b.example/v1', MAXTOKEN_API_KEY: 'k' },
     );
-    expect([c.model.source, c.baseUrl.source, c.apiKey?.source]).toEqual([
+    expect([c.model?.source, c.baseUrl.source, c.apiKey?.source]).toEqual([
       '--model',
       '$OPENAI_BASE_URL',
       '$MAXTOKEN_API_KEY',

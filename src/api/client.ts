@@ -309,7 +309,7 @@ export class ApiClient {
       if (error instanceof DescribeImageError) throw error;
       throw this.networkError(error, options.signal);
     } finally {
-      response.body.destroy();
+      discard(response.body);
     }
   }
 
@@ -358,6 +358,55 @@ export class ApiClient {
     return result;
   }
 
+  /** The model ids the server lists (`GET {base}/models`), for servers that serve one model. */
+  async listModels(signal?: AbortSignal): Promise<string[]> {
+    const url = new URL(this.endpoint.replace(/\/chat\/completions(?=\?|$)/, '/models'));
+    const headers: Record<string, string> = {
+      'user-agent': this.opts.userAgent,
+      accept: 'application/json',
+      ...this.opts.headers,
+    };
+    if (this.opts.apiKey) {
+      if (this.opts.keyHeader === 'api-key') headers['api-key'] = this.opts.apiKey;
+      else headers.authorization = `Bearer ${this.opts.apiKey}`;
+    }
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await this.request(url, {
+        method: 'GET',
+        headers,
+        signal,
+        headersTimeout: this.opts.timeoutMs,
+        bodyTimeout: this.opts.timeoutMs,
+      });
+    } catch (error) {
+      throw this.networkError(error, signal);
+    }
+    const text = await readText(response.body, 1024 * 1024).catch(() => '');
+    if (response.statusCode >= 300) {
+      const error = apiErrorFromBody(response.statusCode, text, { url: url.toString() });
+      throw new APIError(
+        error.status,
+        error.info,
+        { url: url.toString() },
+        error.exitCode,
+        `cannot list the server's models (give --model): ${error.headline}`,
+        error.hint,
+      );
+    }
+    try {
+      const body = JSON.parse(text) as { data?: { id?: unknown }[]; models?: { name?: unknown }[] };
+      const ids = (body.data ?? [])
+        .map((m) => m.id)
+        .filter((id): id is string => typeof id === 'string');
+      return ids;
+    } catch {
+      throw new MalformedResponseError(
+        `GET ${url.pathname} did not answer with JSON; give the model with --model`,
+      );
+    }
+  }
+
   /**
    * Fetches an image for `--download`: no API key or other credential is sent, redirects are
    * followed (up to 5), the size is capped, and the answer must be an image.
@@ -383,7 +432,7 @@ export class ApiClient {
       };
       const location = header('location');
       if (response.statusCode >= 300 && response.statusCode < 400 && location) {
-        response.body.destroy();
+        discard(response.body);
         const next = new URL(location, current);
         if (hop >= 5 || (next.protocol !== 'http:' && next.protocol !== 'https:')) {
           throw new InputError(`${url}: download failed: too many or unsafe redirects`);
@@ -393,7 +442,7 @@ export class ApiClient {
         continue;
       }
       if (response.statusCode >= 300) {
-        response.body.destroy();
+        discard(response.body);
         throw new InputError(
           `${url}: download failed (HTTP ${response.statusCode}); check the URL`,
         );
@@ -405,14 +454,14 @@ export class ApiClient {
         !type.startsWith('application/octet-stream') &&
         !type.startsWith('binary/')
       ) {
-        response.body.destroy();
+        discard(response.body);
         throw new InputError(
           `${url}: not an image (the server sent ${type.split(';')[0] ?? type})`,
         );
       }
       const declared = Number(header('content-length'));
       if (Number.isFinite(declared) && declared > opts.maxBytes) {
-        response.body.destroy();
+        discard(response.body);
         throw new InputError(
           `${url}: the image is ${(declared / 1048576).toFixed(0)} MB; the download limit is ${opts.maxBytes / 1048576} MB`,
         );
@@ -423,7 +472,7 @@ export class ApiClient {
         for await (const chunk of response.body as AsyncIterable<Buffer>) {
           size += chunk.length;
           if (size > opts.maxBytes) {
-            response.body.destroy();
+            discard(response.body);
             throw new InputError(
               `${url}: the image is over the download limit of ${opts.maxBytes / 1048576} MB`,
             );
@@ -594,6 +643,15 @@ async function readText(body: Dispatcher.ResponseData['body'], limit: number): P
     if (text.length > limit) break;
   }
   return text + decoder.decode();
+}
+
+/**
+ * Drops a response body that will not be read. Destroying it makes undici emit an abort error
+ * on it, which would crash the process with nobody listening.
+ */
+function discard(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', () => undefined);
+  body.destroy();
 }
 
 function errorCode(error: unknown): string | undefined {

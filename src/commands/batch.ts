@@ -4,7 +4,6 @@
  * a progress line, a summary, and an exit code that tells what went wrong first.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Completion } from '../api/types.js';
 import {
   APIError,
   DescribeImageError,
@@ -23,13 +22,18 @@ import { isCI } from '../ui/colors.js';
 import { Progress } from '../ui/progress.js';
 import { OrderedEmitter } from '../util/ordered.js';
 import { runPool } from '../util/pool.js';
+import { costOf } from '../pricing.js';
 import { RateGate } from '../util/rate-gate.js';
 import {
+  askModel,
   buildPayload,
+  completionWarnings,
   createClient,
   forImage,
   imageReport,
+  modelOf,
   prepareImage,
+  type Answer,
   type Job,
   type RunContext,
 } from './job.js';
@@ -159,10 +163,12 @@ export async function runBatch(job: Job, ctx: RunContext, plan: InputPlan): Prom
     try {
       const image = await prepareImage(input.arg, job, ctx, client);
       reporter.debug(imageReport(job, image));
-      const payload = buildPayload(job, [image.source], true);
-      let completion: Completion;
+      const payload = buildPayload(job, [image.source]);
+      const ask = (): Promise<Answer> =>
+        askModel(job, ctx, client, payload, input.name, { signal: inflight.signal });
+      let answer: Answer;
       try {
-        completion = await client.complete(payload, { signal: inflight.signal });
+        answer = await ask();
       } catch (error) {
         // A transient failure while others succeed is bad luck, not a dead server: one more round.
         if (!isTransient(error) || job.retries === 0 || isStopping() || state.lastSuccessAt < t0)
@@ -171,23 +177,30 @@ export async function runBatch(job: Job, ctx: RunContext, plan: InputPlan): Prom
         await sleep(SECOND_ROUND_DELAY_MS, undefined, { signal: inflight.signal }).catch(() => {
           throw new InterruptedError();
         });
-        completion = await client.complete(payload, { signal: inflight.signal });
+        answer = await ask();
       }
-      const ms = deps.now() - t0;
+      const model = answer.completion.model ?? modelOf(job);
+      const cost = answer.usage ? costOf(answer.usage, model, job.prices) : undefined;
+      const rec = successRecord(
+        input.name,
+        index,
+        { ...answer, cost: cost?.usd },
+        modelOf(job),
+        deps.now() - t0,
+      );
+      // Counted once the sidecar (if any) is written: an answer that could not be saved failed.
+      if (job.sidecar) await writeSidecarFor(input, rec, answer.text);
       state.lastSuccessAt = deps.now();
       stats.succeeded++;
-      if (completion.usage) {
-        stats.promptTokens += completion.usage.prompt_tokens;
-        stats.completionTokens += completion.usage.completion_tokens;
+      if (answer.usage) {
+        stats.promptTokens += answer.usage.prompt_tokens;
+        stats.completionTokens += answer.usage.completion_tokens;
+        if (cost) stats.cost += cost.usd;
+        else stats.costKnown = false;
       }
-      const rec = successRecord(input.name, index, completion, job.model, ms);
-      if (job.sidecar) await writeSidecarFor(input, rec, completion);
-      record(index, rec, formatAnswer(completion.text, sanitize));
-      if (completion.finishReason === 'length') {
-        reporter.warn(
-          `${input.name}: the answer was cut off at the token limit; raise --max-tokens for a longer one`,
-        );
-      }
+      record(index, rec, formatAnswer(answer.text, sanitize));
+      for (const warning of completionWarnings(job, input.name, answer.completion))
+        reporter.warn(warning);
     } catch (error) {
       if (error instanceof InterruptedError || (state.interrupted && inflight.signal.aborted)) {
         stats.interrupted++;
@@ -202,18 +215,14 @@ export async function runBatch(job: Job, ctx: RunContext, plan: InputPlan): Prom
   const writeSidecarFor = async (
     input: ExpandedInput,
     rec: ResultRecord,
-    completion: Completion,
+    text: string,
   ): Promise<void> => {
     if (input.arg.kind !== 'file') {
       reporter.debug(`${input.name}: no sidecar for an image that is not a local file`);
       return;
     }
     const target = sidecarPath(input.arg.path, job.json);
-    await writeSidecar(
-      target,
-      deps.cwd,
-      job.json ? jsonLine(rec) : formatAnswer(completion.text, false),
-    );
+    await writeSidecar(target, deps.cwd, job.json ? jsonLine(rec) : formatAnswer(text, false));
   };
 
   const notAttempted = (input: ExpandedInput): void => {

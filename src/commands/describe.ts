@@ -1,22 +1,27 @@
 /**
  * One request: one image (or several with --together) → request → streamed answer on
- * stdout → usage on stderr. Several images without --together go to `batch.ts`.
+ * stdout → usage and cost on stderr. Several images without --together go to `batch.ts`,
+ * `--dry-run` to `dry-run.ts`.
  */
-import type { Completion } from '../api/types.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { planInputs } from '../input/expand.js';
 import type { ImageArg } from '../input/images.js';
 import { jsonLine, successRecord } from '../render/json.js';
 import { AnswerWriter, formatUsage } from '../render/text.js';
+import { costOf, formatCostLine } from '../pricing.js';
 import { isCI } from '../ui/colors.js';
 import { startSpinner } from '../ui/spinner.js';
 import {
+  askModel,
   buildPayload,
   checkRequestSize,
+  completionWarnings,
   createClient,
   forImage,
   imageReport,
+  modelOf,
   prepareImage,
+  type Answer,
   type Job,
   type PreparedImage,
   type RunContext,
@@ -37,6 +42,7 @@ export async function describe(job: Job, ctx: RunContext): Promise<number> {
     const { dryRun } = await import('./dry-run.js');
     return dryRun(job, ctx, plan);
   }
+  if (job.model === undefined) job = { ...job, model: await askServerForModel(job, ctx) };
   if (plan.multiple && !job.together) {
     const { runBatch } = await import('./batch.js');
     return runBatch(job, ctx, plan);
@@ -52,6 +58,23 @@ export async function describe(job: Job, ctx: RunContext): Promise<number> {
   }
   if (args.length === 0) throw new UsageError('no image given');
   return describeTogether(job, ctx, args);
+}
+
+/** Local servers serve whatever model they loaded: ask which (GET /models). */
+async function askServerForModel(job: Job, ctx: RunContext): Promise<string> {
+  const client = createClient(job, ctx, { connections: 1 });
+  try {
+    const models = await client.listModels(ctx.deps.interrupt);
+    const model = models[0];
+    if (!model)
+      throw new UsageError(`${job.provider.label} lists no models; give one with --model`);
+    ctx.reporter.debug(
+      `no --model given: using ${model}, the first of ${models.length} the server lists`,
+    );
+    return model;
+  } finally {
+    await client.close();
+  }
 }
 
 /** All inputs in one request (the usual case: one image). */
@@ -71,25 +94,24 @@ async function describeTogether(job: Job, ctx: RunContext, args: ImageArg[]): Pr
   const payload = buildPayload(
     job,
     images.map((i) => i.source),
-    true,
   );
 
   const spinnerOn = Boolean(deps.stderr.isTTY) && !job.quiet && !job.json && !isCI(deps.env);
-  const spinner = await startSpinner(deps.stderr, `Asking ${job.model}…`, spinnerOn);
+  const spinner = await startSpinner(deps.stderr, `Asking ${modelOf(job)}…`, spinnerOn);
   reporter.beforeWrite = () => spinner.stop();
   const writer = new AnswerWriter(deps.stdout, Boolean(deps.stdout.isTTY));
+  const live = job.stream && !job.json && !job.structured;
   const started = deps.now();
-  let completion: Completion;
+  let answer: Answer;
   try {
-    completion = await client.complete(payload, {
+    answer = await askModel(job, ctx, client, payload, name, {
       signal: deps.interrupt,
-      onText:
-        job.stream && !job.json
-          ? (text) => {
-              spinner.stop();
-              writer.write(text);
-            }
-          : undefined,
+      onText: live
+        ? (text) => {
+            spinner.stop();
+            writer.write(text);
+          }
+        : undefined,
       onRetry: ({ delayMs, error, attempt }) => {
         const what = `${error.message}; retrying in ${(delayMs / 1000).toFixed(1)} s (retry ${attempt})`;
         if (spinnerOn) spinner.setText(what);
@@ -106,38 +128,27 @@ async function describeTogether(job: Job, ctx: RunContext, args: ImageArg[]): Pr
     await client.close();
   }
 
+  const model = answer.completion.model ?? modelOf(job);
+  const cost = answer.usage ? costOf(answer.usage, model, job.prices) : undefined;
   if (job.json) {
-    deps.stdout.write(
-      jsonLine(successRecord(name, 0, completion, job.model, deps.now() - started)),
+    const record = successRecord(
+      name,
+      0,
+      { ...answer, cost: cost?.usd },
+      modelOf(job),
+      deps.now() - started,
     );
+    deps.stdout.write(jsonLine(record));
   } else {
-    if (!job.stream) writer.write(completion.text);
+    if (!live) writer.write(answer.text);
     writer.end();
   }
-  reportCompletion(job, ctx, name, completion);
-  return ExitCode.OK;
-}
-
-/** Usage line and warnings for a finished answer, on stderr. */
-export function reportCompletion(
-  job: Job,
-  ctx: RunContext,
-  name: string,
-  completion: Completion,
-): void {
-  const { reporter } = ctx;
-  if (completion.refusal) reporter.warn(`${name}: the model refused to answer`);
-  if (completion.finishReason === 'length') {
-    const option =
-      job.maxCompletionTokens !== undefined ? '--max-completion-tokens' : '--max-tokens';
-    reporter.warn(
-      `${name}: the answer was cut off at the token limit; raise ${option} for a longer one`,
-    );
-  } else if (completion.finishReason === 'content_filter') {
-    reporter.warn(`${name}: the answer was cut off by the content filter`);
+  for (const warning of completionWarnings(job, name, answer.completion)) reporter.warn(warning);
+  if (answer.usage) {
+    reporter.info(reporter.chalk.dim(formatUsage(answer.usage)));
+    if (cost) reporter.info(reporter.chalk.dim(formatCostLine(cost)));
+  } else {
+    reporter.debug('the server reported no token usage');
   }
-  if (completion.text === '' && !completion.refusal)
-    reporter.warn(`${name}: the model returned an empty answer`);
-  if (completion.usage) reporter.info(reporter.chalk.dim(formatUsage(completion.usage)));
-  else reporter.debug('the server reported no token usage');
+  return ExitCode.OK;
 }

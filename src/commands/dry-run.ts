@@ -10,12 +10,14 @@ import type { InputPlan } from '../input/expand.js';
 import type { ImageArg } from '../input/images.js';
 import { estimateImageTokens } from '../input/tokens.js';
 import { formatCount } from '../render/text.js';
+import { formatUsd, priceFor } from '../pricing.js';
 import {
   buildPayload,
   checkRequestSize,
   createClient,
   imageReport,
   prepareImage,
+  modelOf,
   VERSION,
   type Job,
   type PreparedImage,
@@ -26,11 +28,11 @@ export async function dryRun(job: Job, ctx: RunContext, plan: InputPlan): Promis
   const { deps, reporter } = ctx;
   const client = job.download ? createClient(job, ctx, { connections: 2 }) : undefined;
   const oneRequest = job.together || !plan.multiple;
-  reporter.line(`POST ${chatCompletionsUrl(job.api.baseUrl)}`);
+  reporter.line(`POST ${chatCompletionsUrl(job.api.baseUrl, job.api.query)}`);
   reporter.line(`content-type: application/json · user-agent: describe-image/${VERSION}`);
-  reporter.line(
-    job.api.apiKey ? 'authorization: Bearer *** (redacted)' : 'authorization: none (no key)',
-  );
+  const keyHeader =
+    job.provider.keyHeader === 'api-key' ? 'api-key: ***' : 'authorization: Bearer ***';
+  reporter.line(job.api.apiKey ? `${keyHeader} (redacted)` : 'authorization: none (no key)');
 
   const totals = { requests: 0, imageTokens: 0, tokensKnown: true };
   let firstFailure: number | undefined;
@@ -41,7 +43,6 @@ export async function dryRun(job: Job, ctx: RunContext, plan: InputPlan): Promis
       buildPayload(
         job,
         images.map((i) => i.source),
-        true,
       ),
     );
     deps.stdout.write(
@@ -51,7 +52,7 @@ export async function dryRun(job: Job, ctx: RunContext, plan: InputPlan): Promis
     for (const image of images) {
       reporter.line(imageReport(job, image));
       const tokens = image.prepared
-        ? estimateImageTokens(job.model, image.prepared.sent, job.detail)
+        ? estimateImageTokens(modelOf(job), image.prepared.sent, job.detail)
         : undefined;
       if (tokens === undefined) totals.tokensKnown = false;
       else totals.imageTokens += tokens;
@@ -81,8 +82,13 @@ export async function dryRun(job: Job, ctx: RunContext, plan: InputPlan): Promis
   const total = totals.tokensKnown
     ? `~${formatCount(imageTokens)}`
     : `at least ${formatCount(imageTokens)} (some unknown)`;
+  const price = priceFor(modelOf(job), job.prices);
+  const cost =
+    price && imageTokens > 0
+      ? ` · estimated input cost ${totals.tokensKnown ? '~' : '≥ '}${formatUsd((imageTokens * price.input) / 1_000_000)} for the images`
+      : '';
   reporter.line(
-    `dry run: ${formatCount(requests)} request${requests === 1 ? '' : 's'} not sent · estimated image tokens: ${total} (plus the prompt's)`,
+    `dry run: ${formatCount(requests)} request${requests === 1 ? '' : 's'} not sent · estimated image tokens: ${total} (plus the prompt's)${cost}`,
   );
   return firstFailure ?? ExitCode.OK;
 }

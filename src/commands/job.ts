@@ -3,17 +3,26 @@
  * path (`describe.ts`) and the batch path (`batch.ts`) share: turning an image argument into
  * an `ImageSource`, building the payload, making the client.
  */
-import { ApiClient, type Gate } from '../api/client.js';
+import { ApiClient, type CompleteOptions, type Gate } from '../api/client.js';
 import { buildChatRequest, type ChatRequestPayload, type ImageSource } from '../api/request.js';
-import type { ImageDetail } from '../api/types.js';
+import type { Completion, ImageDetail, Usage } from '../api/types.js';
+import type { Price } from '../config.js';
 import type { Deps } from '../deps.js';
-import { DescribeImageError, InputError } from '../errors.js';
+import { DescribeImageError, InputError, SchemaMismatchError } from '../errors.js';
 import { checkImageBytes, readImage, type ImageArg, type ImageBytes } from '../input/images.js';
 import { prepareBytes, type PreparedBytes } from '../input/prepare.js';
 import { MIME_BY_FORMAT } from '../input/sniff.js';
 import { estimateImageTokens } from '../input/tokens.js';
 import { formatImageReport } from '../render/image-report.js';
+import type { Provider } from '../providers.js';
 import type { Reporter } from '../ui/reporter.js';
+import {
+  checkAnswer,
+  mismatch,
+  presentAnswer,
+  responseFormat,
+  type StructuredSpec,
+} from './structured.js';
 
 declare const __VERSION__: string;
 export const VERSION: string = typeof __VERSION__ === 'string' ? __VERSION__ : '0.0.0-dev';
@@ -23,7 +32,8 @@ export interface Job {
   inputs: string[];
   prompt: string;
   system: string | undefined;
-  model: string;
+  /** Undefined until asked of the server (local providers with no --model). */
+  model: string | undefined;
   detail: ImageDetail | undefined;
   maxTokens: number | undefined;
   maxCompletionTokens: number | undefined;
@@ -50,13 +60,25 @@ export interface Job {
   maxSize: number | undefined;
   keepMetadata: boolean;
   original: boolean;
-  /** `--download`: fetch image URLs and send their bytes. */
+  /** Fetch image URLs and send their bytes (--download, or the provider's need). */
   download: boolean;
   dryRun: boolean;
+  /** `--schema` or `--preset`. */
+  structured: StructuredSpec | undefined;
+  /** Config prices over the built-in ones. */
+  prices: Record<string, Price>;
+  provider: Provider;
   api: {
     baseUrl: string;
     apiKey: string | undefined;
+    /** Azure's `api-version`. */
+    query: Record<string, string>;
   };
+}
+
+/** The model, once it is known (describe() asks the server when none was set). */
+export function modelOf(job: Job): string {
+  return job.model ?? 'unknown';
 }
 
 /** Progress and interruption wiring shared by every command. */
@@ -79,6 +101,8 @@ export function createClient(
   return new ApiClient({
     baseUrl: job.api.baseUrl,
     apiKey: job.api.apiKey,
+    keyHeader: job.provider.keyHeader,
+    query: job.api.query,
     userAgent: `describe-image/${VERSION}`,
     timeoutMs: job.timeoutMs,
     maxRetries: job.retries,
@@ -154,28 +178,83 @@ export function checkRequestSize(images: readonly PreparedImage[]): void {
 /** The `--debug` / `--dry-run` line for one image. */
 export function imageReport(job: Job, image: PreparedImage): string {
   const tokens = image.prepared
-    ? estimateImageTokens(job.model, image.prepared.sent, job.detail)
+    ? estimateImageTokens(modelOf(job), image.prepared.sent, job.detail)
     : undefined;
   return formatImageReport(image.name, image.prepared, tokens, job.detail);
 }
 
-export function buildPayload(
-  job: Job,
-  sources: readonly ImageSource[],
-  includeUsage: boolean,
-): ChatRequestPayload {
+export function buildPayload(job: Job, sources: readonly ImageSource[]): ChatRequestPayload {
   return buildChatRequest({
-    model: job.model,
+    model: modelOf(job),
     prompt: job.prompt,
     images: sources,
     system: job.system,
-    detail: job.detail,
+    detail: job.provider.detail ? job.detail : undefined,
     maxTokens: job.maxTokens,
     maxCompletionTokens: job.maxCompletionTokens,
     temperature: job.temperature,
     stream: job.stream,
-    includeUsage,
+    includeUsage: job.provider.streamOptions,
+    responseFormat: job.structured ? responseFormat(job.structured) : undefined,
   });
+}
+
+/** A finished answer: the completion, and the answer as `--json` and stdout show it. */
+export interface Answer {
+  completion: Completion;
+  /** `text` in JSON output: the string, or the parsed value of a structured answer. */
+  json: unknown;
+  /** What stdout shows. */
+  text: string;
+  /** Token usage of every request the answer took (a structured answer may take two). */
+  usage: Usage | undefined;
+}
+
+/**
+ * Sends the request. A structured answer is checked against its schema and asked for once
+ * more when it does not match; it is never streamed to stdout before it is checked.
+ */
+export async function askModel(
+  job: Job,
+  ctx: RunContext,
+  client: ApiClient,
+  payload: ChatRequestPayload,
+  name: string,
+  options: CompleteOptions,
+): Promise<Answer> {
+  const spec = job.structured;
+  if (!spec) {
+    const completion = await client.complete(payload, options);
+    return { completion, json: completion.text, text: completion.text, usage: completion.usage };
+  }
+  let usage: Usage | undefined;
+  for (let attempt = 1; ; attempt++) {
+    const completion = await client.complete(payload, { ...options, onText: undefined });
+    usage = addUsage(usage, completion.usage);
+    if (completion.refusal)
+      throw new SchemaMismatchError(`${name}: the model refused to answer: ${completion.text}`);
+    const checked = await checkAnswer(spec, completion.text);
+    if (checked.ok) {
+      const shown = presentAnswer(spec, checked.value, Boolean(ctx.deps.stdout.isTTY));
+      return { completion, json: shown.json, text: shown.text, usage };
+    }
+    if (attempt >= 2) throw mismatch(name, checked.problem);
+    ctx.reporter.notice(`${name}: ${checked.problem}; asking once more`);
+  }
+}
+
+export function addUsage(a: Usage | undefined, b: Usage | undefined): Usage | undefined {
+  if (!a) return b;
+  if (!b) return a;
+  const sum: Usage = {
+    prompt_tokens: a.prompt_tokens + b.prompt_tokens,
+    completion_tokens: a.completion_tokens + b.completion_tokens,
+    total_tokens:
+      ((a.total_tokens as number | undefined) ?? 0) + ((b.total_tokens as number | undefined) ?? 0),
+  };
+  if (typeof a.cost === 'number' || typeof b.cost === 'number')
+    sum.cost = (a.cost ?? 0) + (b.cost ?? 0);
+  return sum;
 }
 
 /** Prefixes a request failure with the image it was for (input errors already name it). */
@@ -188,4 +267,22 @@ export function forImage(name: string, error: unknown): unknown {
     error.message = `${name}: ${error.message}`;
   }
   return error;
+}
+
+/** Warnings a finished answer deserves: cut off, filtered, refused, empty. */
+export function completionWarnings(job: Job, name: string, completion: Completion): string[] {
+  const warnings: string[] = [];
+  if (completion.refusal) warnings.push(`${name}: the model refused to answer`);
+  if (completion.finishReason === 'length') {
+    const option =
+      job.maxCompletionTokens !== undefined ? '--max-completion-tokens' : '--max-tokens';
+    warnings.push(
+      `${name}: the answer was cut off at the token limit; raise ${option} for a longer one`,
+    );
+  } else if (completion.finishReason === 'content_filter') {
+    warnings.push(`${name}: the answer was cut off by the content filter`);
+  }
+  if (completion.text === '' && !completion.refusal)
+    warnings.push(`${name}: the model returned an empty answer`);
+  return warnings;
 }

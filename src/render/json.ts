@@ -21,24 +21,36 @@ export interface ResultRecord {
   cost?: number;
 }
 
+export interface SuccessDetails {
+  completion: Completion;
+  /** The answer: the text, or the parsed value of a structured answer. */
+  json: unknown;
+  /** Usage of every request the answer took. */
+  usage: Usage | undefined;
+  /** Estimated (or server-reported) price in USD. */
+  cost?: number | undefined;
+}
+
 export function successRecord(
   image: string,
   index: number,
-  completion: Completion,
+  answer: SuccessDetails,
   requestedModel: string,
   ms: number,
-  text: unknown = completion.text,
 ): ResultRecord {
-  return {
+  const { completion } = answer;
+  const record: ResultRecord = {
     image,
     index,
     model: completion.model ?? requestedModel,
-    text,
+    text: answer.json,
     finish_reason: completion.finishReason ?? null,
-    usage: completion.usage ?? null,
+    usage: answer.usage ?? null,
     id: completion.id ?? null,
     ms,
   };
+  if (answer.cost !== undefined) record.cost = answer.cost;
+  return record;
 }
 
 export function failureRecord(

@@ -17,6 +17,10 @@ const VERSION = (
   JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }
 ).version;
 const USAGE_LINE = 'tokens: 1,250 in · 89 out · 1,339 total';
+// gpt-4o-2024-08-06 at $2.50 in and $10 out per million tokens: 1,250 × 2.5 + 89 × 10 = $0.004015.
+const COST_LINE = 'cost: ~$0.0040 (estimate: $2.50/M in, $10.00/M out)';
+/** What stderr holds after a successful single answer. */
+const USAGE_LINES = `${USAGE_LINE}\n${COST_LINE}\n`;
 const DEFAULT_PROMPT = 'What is in this image?';
 const KEY = 'sk-test-0123456789abcdefSECRET';
 
@@ -96,7 +100,7 @@ describe('one image', () => {
 
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`${text}\n`);
-    expect(r.stderr).toBe(`${USAGE_LINE}\n`);
+    expect(r.stderr).toBe(USAGE_LINES);
 
     expect(server.requests).toHaveLength(1);
     const req = server.requests[0]!;
@@ -137,7 +141,7 @@ describe('one image', () => {
     });
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('A British Shorthair.\n');
-    expect(r.stderr).toBe(`${USAGE_LINE}\n`);
+    expect(r.stderr).toBe(USAGE_LINES);
     expect(server.requests).toHaveLength(1);
     expect(promptOf(server.requests[0]!)).toBe('What breed is this cat?');
     expect(imageUrls(server.requests[0]!)).toEqual([dataUrl('image/png', catPng)]);
@@ -151,6 +155,7 @@ describe('one image', () => {
     });
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('llava says hi\n');
+    // No price is known for llava: no cost line.
     expect(r.stderr).toBe(`${USAGE_LINE}\n`);
     expect(server.requests).toHaveLength(1);
     expect(server.requests[0]!.json.model).toBe('llava');
@@ -218,7 +223,7 @@ describe('the prompt', () => {
     });
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('No dog here.\n');
-    expect(r.stderr).toBe(`${USAGE_LINE}\n`);
+    expect(r.stderr).toBe(USAGE_LINES);
     expect(server.requests).toHaveLength(1);
     expect(promptOf(server.requests[0]!)).toBe('Is there a dog?');
     expect(imageUrls(server.requests[0]!)).toEqual([dataUrl('image/png', catPng)]);
@@ -231,7 +236,7 @@ describe('image sources', () => {
     const r = await runCli(['--base-url', server.baseUrl, 'https://example.com/cat.png']);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('A cat from the web.\n');
-    expect(r.stderr).toBe(`${USAGE_LINE}\n`);
+    expect(r.stderr).toBe(USAGE_LINES);
     expect(server.requests).toHaveLength(1);
     expect(imageUrls(server.requests[0]!)).toEqual(['https://example.com/cat.png']);
     expect(promptOf(server.requests[0]!)).toBe(DEFAULT_PROMPT);
@@ -255,7 +260,7 @@ describe('image sources', () => {
     const r = await runCli(['--base-url', server.baseUrl, url]);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('Inline.\n');
-    expect(r.stderr).toBe(`${USAGE_LINE}\n`);
+    expect(r.stderr).toBe(USAGE_LINES);
     expect(server.requests).toHaveLength(1);
     expect(imageUrls(server.requests[0]!)).toEqual([url]);
   });
@@ -267,7 +272,7 @@ describe('image sources', () => {
     });
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('Piped.\n');
-    expect(r.stderr).toBe(`${USAGE_LINE}\n`);
+    expect(r.stderr).toBe(USAGE_LINES);
     expect(server.requests).toHaveLength(1);
     expect(imageUrls(server.requests[0]!)).toEqual([dataUrl('image/png', greenPng)]);
     expect(promptOf(server.requests[0]!)).toBe('Describe it in one line');
@@ -342,7 +347,7 @@ describe('several images', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('This is 3 images.\n');
     expect(r.stdout).not.toContain('==>');
-    expect(r.stderr).toBe(`${USAGE_LINE}\n`);
+    expect(r.stderr).toBe(USAGE_LINES);
     expect(server.requests).toHaveLength(1);
     expect(promptOf(server.requests[0]!)).toBe('Which is reddest?');
     expect(imageUrls(server.requests[0]!)).toEqual([
@@ -390,7 +395,7 @@ describe('output modes', () => {
     const r = await runCli(['--base-url', server.baseUrl, '--no-stream', 'cat.png'], { cwd: dir });
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('Not streamed.\n');
-    expect(r.stderr).toBe(`${USAGE_LINE}\n`);
+    expect(r.stderr).toBe(USAGE_LINES);
     expect(server.requests).toHaveLength(1);
     expect(server.requests[0]!.json.stream).toBe(false);
     expect(server.requests[0]!.json).not.toHaveProperty('stream_options');
@@ -430,7 +435,7 @@ describe('output modes', () => {
     expect(server.requests).toHaveLength(1);
     expect(server.requests[0]!.json.stream).toBe(false);
     expect(server.requests[0]!.json).not.toHaveProperty('stream_options');
-    expect(r.stderr).toBe(`${USAGE_LINE}\n`);
+    expect(r.stderr).toBe(USAGE_LINES);
   });
 
   it('--json -q: stdout is the JSON line and stderr is empty', async () => {
@@ -616,7 +621,7 @@ describe('the API key', () => {
       env: { DESCRIBE_IMAGE_API_KEY: KEY },
     });
     expect(r.code).toBe(0);
-    expect(r.stderr).toBe(`${USAGE_LINE}\n`);
+    expect(r.stderr).toBe(USAGE_LINES);
   });
 });
 
@@ -628,7 +633,7 @@ describe('model output with terminal control sequences', () => {
     const r = await runCli(['--base-url', server.baseUrl, 'cat.png'], { cwd: dir });
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`${evil}\n`);
-    expect(r.stderr).toBe(`${USAGE_LINE}\n`);
+    expect(r.stderr).toBe(USAGE_LINES);
   });
 
   it('keeps them, escaped, in the --json text', async () => {

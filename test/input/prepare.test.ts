@@ -1,0 +1,723 @@
+/**
+ * Image preparation (src/input/prepare.ts) on real bytes: sharp makes the common formats, the
+ * fixtures hold HEIC and BMP. Every output is decoded again with sharp to check its format,
+ * size, pixels and metadata; nothing is mocked.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+import type { Sharp } from 'sharp';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { checkRequestSize, MAX_REQUEST_IMAGE_BYTES } from '../../src/commands/job.js';
+import type { PreparedImage } from '../../src/commands/job.js';
+import { InputError } from '../../src/errors.js';
+import type { ImageBytes } from '../../src/input/images.js';
+import { MAX_IMAGE_BYTES, prepareBytes } from '../../src/input/prepare.js';
+import type { PrepareOptions, PreparedBytes } from '../../src/input/prepare.js';
+import { MIME_BY_FORMAT, sniffFormat } from '../../src/input/sniff.js';
+import { ROOT } from '../helpers/cli.js';
+
+type Rgb = readonly [number, number, number];
+const RED: Rgb = [220, 30, 20];
+const BLUE: Rgb = [20, 30, 220];
+const GREEN: Rgb = [30, 200, 40];
+const FIXTURES = path.join(ROOT, 'test/fixtures/images');
+
+function fixture(name: string): Buffer {
+  return readFileSync(path.join(FIXTURES, name));
+}
+
+/**
+ * Raw pixels: left half red, right half blue; with `marker`, the top-left quarter block is
+ * green (so a rotation and a mirror image can be told apart); with `alphaBottom`, the bottom
+ * half is fully transparent.
+ */
+function splitRaw(
+  width: number,
+  height: number,
+  opts: { alphaBottom?: boolean; marker?: boolean } = {},
+): Sharp {
+  const channels = opts.alphaBottom ? 4 : 3;
+  const row = (y: number): Buffer => {
+    const out = Buffer.alloc(width * channels);
+    for (let x = 0; x < width; x++) {
+      const colour =
+        opts.marker && x < width / 4 && y < height / 4 ? GREEN : x < width / 2 ? RED : BLUE;
+      out.set(colour, x * channels);
+      if (channels === 4) out[x * channels + 3] = y >= height / 2 ? 0 : 255;
+    }
+    return out;
+  };
+  const rows: Buffer[] = [];
+  let previousKind = '';
+  let previous: Buffer = Buffer.alloc(0);
+  for (let y = 0; y < height; y++) {
+    const kind = `${opts.marker && y < height / 4}${opts.alphaBottom && y >= height / 2}`;
+    if (kind !== previousKind) {
+      previous = row(y);
+      previousKind = kind;
+    }
+    rows.push(previous);
+  }
+  return sharp(Buffer.concat(rows), { raw: { width, height, channels } });
+}
+
+/** Random pixels (incompressible), as a sharp input. */
+function noise(width: number, height: number, channels: 3 | 4 = 3): Sharp {
+  return sharp(randomBytes(width * height * channels), { raw: { width, height, channels } });
+}
+
+function bytesOf(name: string, data: Buffer): ImageBytes {
+  const format = sniffFormat(data);
+  if (!format) throw new Error(`${name}: not an image`);
+  return { name, data, format, mime: MIME_BY_FORMAT[format] };
+}
+
+function prepare(name: string, data: Buffer, opts: PrepareOptions = {}): Promise<PreparedBytes> {
+  return prepareBytes(bytesOf(name, data), opts);
+}
+
+interface Decoded {
+  width: number;
+  height: number;
+  /** RGBA of one pixel. */
+  at(x: number, y: number): number[];
+}
+
+async function decode(data: Uint8Array): Promise<Decoded> {
+  const { data: px, info } = await sharp(data)
+    .ensureAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return {
+    width: info.width,
+    height: info.height,
+    at: (x, y) => Array.from(px.subarray((y * info.width + x) * 4, (y * info.width + x) * 4 + 4)),
+  };
+}
+
+/** Within `tolerance` of the colour on every channel, and opaque unless told otherwise. */
+function expectColour(pixel: number[], colour: Rgb, alpha = 255, tolerance = 40): void {
+  const [r, g, b, a] = pixel as [number, number, number, number];
+  const off = Math.max(
+    Math.abs(r - colour[0]),
+    Math.abs(g - colour[1]),
+    Math.abs(b - colour[2]),
+    Math.abs(a - alpha),
+  );
+  expect(
+    off,
+    `pixel ${JSON.stringify(pixel)} vs ${JSON.stringify(colour)} a=${alpha}`,
+  ).toBeLessThanOrEqual(tolerance);
+}
+
+/** The 96×64 split picture: left red, right blue (in the top half when the bottom is clear). */
+async function expectSplit(data: Uint8Array, opts: { alphaBottom?: boolean } = {}): Promise<void> {
+  const d = await decode(data);
+  expect([d.width, d.height]).toEqual([96, 64]);
+  expectColour(d.at(10, 10), RED);
+  expectColour(d.at(85, 10), BLUE);
+  if (opts.alphaBottom) {
+    expect(d.at(10, 55)[3]).toBe(0);
+    expect(d.at(85, 55)[3]).toBe(0);
+  } else {
+    expectColour(d.at(10, 55), RED);
+    expectColour(d.at(85, 55), BLUE);
+  }
+}
+
+/** GPSLatitude 48/1 51/1 2400/100 as six 32-bit rationals, in either byte order. */
+function hasGpsLatitude(bytes: Uint8Array): boolean {
+  const values = [48, 1, 51, 1, 2400, 100];
+  const be = Buffer.alloc(24);
+  const le = Buffer.alloc(24);
+  values.forEach((v, i) => {
+    be.writeUInt32BE(v, i * 4);
+    le.writeUInt32LE(v, i * 4);
+  });
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  return buf.includes(be) || buf.includes(le);
+}
+
+const EXIF = {
+  IFD0: { Make: 'AcmePhone', Model: 'Acme 12 Pro', Copyright: 'Jane Doe' },
+  IFD3: {
+    GPSLatitudeRef: 'N',
+    GPSLatitude: '48/1 51/1 2400/100',
+    GPSLongitudeRef: 'E',
+    GPSLongitude: '2/1 21/1 300/100',
+  },
+};
+
+/** A JPEG with EXIF orientation `orientation`, GPS tags and a camera make. */
+function phoneJpeg(width: number, height: number, orientation: number): Promise<Buffer> {
+  return splitRaw(width, height, { marker: true })
+    .jpeg({ quality: 90 })
+    .withExif(EXIF)
+    .withMetadata({ orientation })
+    .toBuffer();
+}
+
+async function expectNoMetadata(data: Uint8Array): Promise<void> {
+  const meta = await sharp(data).metadata();
+  expect(meta.exif).toBeUndefined();
+  expect(meta.xmp).toBeUndefined();
+  expect(meta.iptc).toBeUndefined();
+  expect(meta.orientation ?? 1).toBe(1);
+  const buf = Buffer.from(data.buffer, data.byteOffset, data.length);
+  expect(buf.includes('Exif')).toBe(false);
+  expect(buf.includes('AcmePhone')).toBe(false);
+  expect(buf.includes('GPS')).toBe(false);
+  expect(hasGpsLatitude(data)).toBe(false);
+}
+
+/**
+ * Stored left red / right blue with a green marker top-left, turned 90° clockwise: top half
+ * red with the marker at the top right, bottom half blue.
+ */
+function expectTurnedClockwise(d: Decoded): void {
+  const { width: w, height: h } = d;
+  expectColour(d.at(Math.floor(w * 0.1), Math.floor(h * 0.4)), RED);
+  expectColour(d.at(Math.floor(w * 0.9), Math.floor(h * 0.05)), GREEN);
+  expectColour(d.at(Math.floor(w * 0.1), Math.floor(h * 0.05)), RED);
+  expectColour(d.at(Math.floor(w * 0.1), Math.floor(h * 0.9)), BLUE);
+  expectColour(d.at(Math.floor(w * 0.9), Math.floor(h * 0.9)), BLUE);
+}
+
+let jpeg: Buffer;
+let png: Buffer;
+let pngAlpha: Buffer;
+let webp: Buffer;
+let gif: Buffer;
+let tiff: Buffer;
+let avif: Buffer;
+let avifAlpha: Buffer;
+let animatedGif: Buffer;
+let photo: Buffer;
+
+beforeAll(async () => {
+  jpeg = await splitRaw(96, 64).jpeg().toBuffer();
+  png = await splitRaw(96, 64).png().toBuffer();
+  pngAlpha = await splitRaw(96, 64, { alphaBottom: true }).png().toBuffer();
+  webp = await splitRaw(96, 64).webp({ lossless: true }).toBuffer();
+  gif = await splitRaw(96, 64).gif().toBuffer();
+  tiff = await splitRaw(96, 64).tiff().toBuffer();
+  avif = await splitRaw(96, 64).avif().toBuffer();
+  avifAlpha = await splitRaw(96, 64, { alphaBottom: true }).avif().toBuffer();
+  // Three 40×30 frames, red, green, blue, stacked and cut with pageHeight.
+  const frame = (c: Rgb) => Buffer.alloc(40 * 30 * 3).map((_, i) => c[i % 3]!);
+  animatedGif = await sharp(Buffer.concat([frame(RED), frame(GREEN), frame(BLUE)]), {
+    raw: { width: 40, height: 90, channels: 3, pageHeight: 30 },
+  })
+    .gif({ loop: 0, delay: [100, 100, 100] })
+    .toBuffer();
+  photo = await phoneJpeg(4032, 3024, 6);
+});
+
+describe('the generated inputs are what the tests think', () => {
+  it('formats, alpha, animation and metadata', async () => {
+    expect(sniffFormat(jpeg)).toBe('jpeg');
+    expect(sniffFormat(tiff)).toBe('tiff');
+    expect(sniffFormat(avif)).toBe('avif');
+    expect(sniffFormat(fixture('split.heic'))).toBe('heic');
+    expect(sniffFormat(fixture('split-alpha.bmp'))).toBe('bmp');
+    expect((await sharp(png).metadata()).hasAlpha).toBe(false);
+    expect((await sharp(avif).metadata()).hasAlpha).toBe(false);
+    expect((await sharp(avifAlpha).metadata()).hasAlpha).toBe(true);
+    expect((await sharp(animatedGif).metadata()).pages).toBe(3);
+    const meta = await sharp(photo).metadata();
+    expect([meta.width, meta.height, meta.orientation]).toEqual([4032, 3024, 6]);
+    expect(meta.exif).toBeDefined();
+    expect(photo.includes('AcmePhone')).toBe(true);
+    expect(hasGpsLatitude(photo)).toBe(true);
+  });
+});
+
+describe('formats', () => {
+  it.each([
+    ['JPEG', () => jpeg, 'jpeg'],
+    ['PNG', () => png, 'png'],
+    ['PNG with alpha', () => pngAlpha, 'png'],
+    ['WebP', () => webp, 'webp'],
+    ['static GIF', () => gif, 'gif'],
+  ] as const)('%s is sent in its own format, byte for byte', async (_name, input, format) => {
+    const data = input();
+    const r = await prepare(`x.${format}`, data);
+    expect(r.mime).toBe(`image/${format}`);
+    expect(Buffer.from(r.data).equals(data)).toBe(true);
+    expect(r.sent).toEqual({ format, width: 96, height: 64, bytes: data.length });
+    expect(r.original).toEqual(r.sent);
+    expect(r.notes).toEqual([]);
+  });
+
+  it('HEIC → JPEG, 96×64, left red and right blue', async () => {
+    const data = fixture('split.heic');
+    const r = await prepare('split.heic', data);
+    expect(r.mime).toBe('image/jpeg');
+    expect((await sharp(r.data).metadata()).format).toBe('jpeg');
+    expect(r.original).toEqual({ format: 'heic', width: 96, height: 64, bytes: data.length });
+    expect(r.sent).toEqual({ format: 'jpeg', width: 96, height: 64, bytes: r.data.length });
+    await expectSplit(r.data);
+  });
+
+  it('HEIC with alpha → PNG with alpha (bottom half transparent)', async () => {
+    const r = await prepare('split-alpha.heic', fixture('split-alpha.heic'));
+    expect(r.mime).toBe('image/png');
+    const meta = await sharp(r.data).metadata();
+    expect([meta.format, meta.hasAlpha]).toEqual(['png', true]);
+    expect(r.sent.format).toBe('png');
+    await expectSplit(r.data, { alphaBottom: true });
+  });
+
+  it('24-bit BMP → JPEG, the right way up and in RGB order', async () => {
+    const data = fixture('split.bmp');
+    const r = await prepare('split.bmp', data);
+    expect(r.mime).toBe('image/jpeg');
+    expect((await sharp(r.data).metadata()).format).toBe('jpeg');
+    expect(r.original).toEqual({ format: 'bmp', width: 96, height: 64, bytes: data.length });
+    expect(r.sent).toMatchObject({ format: 'jpeg', width: 96, height: 64 });
+    await expectSplit(r.data);
+  });
+
+  it('32-bit BMP with alpha → PNG with alpha (transparent half at the bottom, not flipped)', async () => {
+    const r = await prepare('split-alpha.bmp', fixture('split-alpha.bmp'));
+    expect(r.mime).toBe('image/png');
+    const meta = await sharp(r.data).metadata();
+    expect([meta.format, meta.hasAlpha]).toEqual(['png', true]);
+    await expectSplit(r.data, { alphaBottom: true });
+  });
+
+  it('AVIF → JPEG', async () => {
+    const r = await prepare('x.avif', avif);
+    expect(r.mime).toBe('image/jpeg');
+    expect((await sharp(r.data).metadata()).format).toBe('jpeg');
+    expect(r.original).toMatchObject({ format: 'avif', width: 96, height: 64 });
+    expect(r.sent).toMatchObject({ format: 'jpeg', width: 96, height: 64 });
+    await expectSplit(r.data);
+  });
+
+  it('AVIF with transparency → PNG with alpha', async () => {
+    const r = await prepare('x.avif', avifAlpha);
+    expect(r.mime).toBe('image/png');
+    expect((await sharp(r.data).metadata()).hasAlpha).toBe(true);
+    await expectSplit(r.data, { alphaBottom: true });
+  });
+
+  it('AVIF with an alpha channel that is fully opaque has no transparency → JPEG', async () => {
+    // README: "converted to JPEG, or to PNG when the image has transparency" (as HEIC and BMP
+    // are: their alpha is checked pixel by pixel).
+    const opaqueAlpha = await splitRaw(96, 64).ensureAlpha().avif().toBuffer();
+    expect((await sharp(opaqueAlpha).metadata()).hasAlpha).toBe(true);
+    const r = await prepare('opaque-alpha.avif', opaqueAlpha);
+    expect(r.mime).toBe('image/jpeg');
+    expect(r.sent.format).toBe('jpeg');
+    await expectSplit(r.data);
+  });
+
+  it('TIFF → JPEG', async () => {
+    const r = await prepare('x.tiff', tiff);
+    expect(r.mime).toBe('image/jpeg');
+    expect((await sharp(r.data).metadata()).format).toBe('jpeg');
+    expect(r.original).toMatchObject({ format: 'tiff', width: 96, height: 64 });
+    await expectSplit(r.data);
+  });
+
+  it('animated GIF → its first frame only, as PNG or JPEG, with a notice naming the frames', async () => {
+    const r = await prepare('spin.gif', animatedGif);
+    expect(['image/png', 'image/jpeg']).toContain(r.mime);
+    const meta = await sharp(r.data).metadata();
+    expect(meta.format).toBe(r.mime === 'image/png' ? 'png' : 'jpeg');
+    expect(meta.pages ?? 1).toBe(1);
+    expect([meta.width, meta.height]).toEqual([40, 30]);
+    expect(r.original).toMatchObject({ format: 'gif', width: 40, height: 30 });
+    expect(r.sent).toMatchObject({ width: 40, height: 30 });
+    const d = await decode(r.data);
+    expectColour(d.at(20, 15), RED, 255, 50);
+    expect(r.notes).toHaveLength(1);
+    expect(r.notes[0]).toMatch(/^spin\.gif: .*animated.*\b3 frames\b/i);
+  });
+
+  it('animated WebP → its first frame, still WebP, with a notice', async () => {
+    const frames = await sharp(animatedGif, { pages: -1 }).webp({ lossless: true }).toBuffer();
+    expect((await sharp(frames).metadata()).pages).toBe(3);
+    const r = await prepare('spin.webp', frames);
+    expect(r.mime).toBe('image/webp');
+    const meta = await sharp(r.data).metadata();
+    expect([meta.format, meta.pages ?? 1, meta.width, meta.height]).toEqual(['webp', 1, 40, 30]);
+    expectColour((await decode(r.data)).at(20, 15), RED, 255, 50);
+    expect(r.notes).toHaveLength(1);
+    expect(r.notes[0]).toMatch(/^spin\.webp: .*animated.*\b3 frames\b/i);
+  });
+
+  it('a multi-page TIFF → its first page as JPEG, with a notice', async () => {
+    const pages = await sharp(animatedGif, { pages: -1 }).removeAlpha().tiff().toBuffer();
+    expect((await sharp(pages).metadata()).pages).toBe(3);
+    const r = await prepare('scan.tiff', pages);
+    expect(r.mime).toBe('image/jpeg');
+    const meta = await sharp(r.data).metadata();
+    expect([meta.format, meta.width, meta.height]).toEqual(['jpeg', 40, 30]);
+    expect(r.original).toMatchObject({ format: 'tiff', width: 40, height: 30 });
+    expectColour((await decode(r.data)).at(20, 15), RED, 255, 50);
+    expect(r.notes).toEqual([expect.stringMatching(/^scan\.tiff: 3 pages/)]);
+  });
+
+  it('a data URL or stdin name is used in notes and errors ("standard input" for "-")', async () => {
+    await expect(prepareBytes(bytesOf('-', jpeg.subarray(0, 200)), {})).rejects.toThrow(
+      /^standard input: /,
+    );
+    const r = await prepareBytes(bytesOf('-', animatedGif), {});
+    expect(r.notes[0]).toMatch(/^standard input: animated/);
+  });
+});
+
+describe('orientation and metadata', () => {
+  it('a 4032×3024 photo with orientation 6 and GPS arrives upright, 768×1024, with no metadata at all', async () => {
+    const r = await prepare('IMG_0001.jpg', photo);
+    expect(r.mime).toBe('image/jpeg');
+    const meta = await sharp(r.data).metadata();
+    expect([meta.format, meta.width, meta.height]).toEqual(['jpeg', 768, 1024]);
+    expect(r.original).toEqual({
+      format: 'jpeg',
+      width: 3024,
+      height: 4032,
+      bytes: photo.length,
+    });
+    expect(r.sent).toEqual({ format: 'jpeg', width: 768, height: 1024, bytes: r.data.length });
+    await expectNoMetadata(r.data);
+    expectTurnedClockwise(await decode(r.data));
+  });
+
+  it('a landscape 1024×768 with orientation 6 is turned to 768×1024 (no resize needed)', async () => {
+    const data = await phoneJpeg(1024, 768, 6);
+    const r = await prepare('turned.jpg', data);
+    expect(r.original).toMatchObject({ width: 768, height: 1024 });
+    expect(r.sent).toMatchObject({ format: 'jpeg', width: 768, height: 1024 });
+    await expectNoMetadata(r.data);
+    expectTurnedClockwise(await decode(r.data));
+  });
+
+  it('turning and scaling are one step: --max-size 300 and detail low on the rotated photo', async () => {
+    const small = await prepare('IMG_0001.jpg', photo, { maxSize: 300 });
+    expect(small.sent).toMatchObject({ width: 225, height: 300 });
+    expectTurnedClockwise(await decode(small.data));
+    const low = await prepare('IMG_0001.jpg', photo, { detail: 'low' });
+    expect(low.sent).toMatchObject({ width: 384, height: 512 });
+    await expectNoMetadata(low.data);
+    expectTurnedClockwise(await decode(low.data));
+  });
+
+  it('keepMetadata keeps EXIF and GPS, and still turns the picture upright', async () => {
+    const r = await prepare('IMG_0001.jpg', photo, { keepMetadata: true });
+    const meta = await sharp(r.data).metadata();
+    expect([meta.width, meta.height]).toEqual([768, 1024]);
+    expect(meta.exif).toBeDefined();
+    expect(meta.orientation ?? 1).toBe(1);
+    expect(Buffer.from(r.data).includes('AcmePhone')).toBe(true);
+    expect(hasGpsLatitude(r.data)).toBe(true);
+    expectTurnedClockwise(await decode(r.data));
+  });
+
+  it('an image of the right size with metadata is re-encoded without it', async () => {
+    const data = await phoneJpeg(200, 150, 1);
+    expect((await sharp(data).metadata()).exif).toBeDefined();
+    const r = await prepare('exif.jpg', data);
+    expect(Buffer.from(r.data).equals(data)).toBe(false);
+    expect(r.sent).toMatchObject({ format: 'jpeg', width: 200, height: 150 });
+    await expectNoMetadata(r.data);
+  });
+
+  it('with keepMetadata, that same image needs no change: sent byte for byte', async () => {
+    const data = await phoneJpeg(200, 150, 1);
+    const r = await prepare('exif.jpg', data, { keepMetadata: true });
+    expect(Buffer.from(r.data).equals(data)).toBe(true);
+    expect(r.sent).toBe(r.original);
+  });
+
+  it('XMP is removed from a PNG of the right size', async () => {
+    const xmp =
+      '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">' +
+      '<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:creator>SecretAuthor</dc:creator>' +
+      '</rdf:Description></rdf:RDF></x:xmpmeta>';
+    const data = await splitRaw(96, 64).png().withXmp(xmp).toBuffer();
+    expect((await sharp(data).metadata()).xmp).toBeDefined();
+    const r = await prepare('xmp.png', data);
+    expect(r.mime).toBe('image/png');
+    expect(r.sent).toMatchObject({ format: 'png', width: 96, height: 64 });
+    expect((await sharp(r.data).metadata()).xmp).toBeUndefined();
+    expect(Buffer.from(r.data).includes('SecretAuthor')).toBe(false);
+    await expectSplit(r.data);
+  });
+});
+
+describe('size', () => {
+  let wide: Buffer;
+  beforeAll(async () => {
+    wide = await splitRaw(4000, 1000).jpeg().toBuffer();
+  });
+
+  it.each(['high', 'auto', undefined] as const)(
+    'detail %s: 4000×1000 → 2048×512 (fit 2048, short side already ≤ 768)',
+    async (detail) => {
+      const r = await prepare('wide.jpg', wide, { detail });
+      const meta = await sharp(r.data).metadata();
+      expect([meta.width, meta.height]).toEqual([2048, 512]);
+      expect(r.sent).toMatchObject({ format: 'jpeg', width: 2048, height: 512 });
+      expect(r.original).toEqual({ format: 'jpeg', width: 4000, height: 1000, bytes: wide.length });
+    },
+  );
+
+  it('detail high: 4032×3024 → 1024×768 (short side 768)', async () => {
+    const data = await splitRaw(4032, 3024).jpeg().toBuffer();
+    const r = await prepare('big.jpg', data, { detail: 'high' });
+    expect(r.sent).toMatchObject({ width: 1024, height: 768 });
+  });
+
+  it('detail low: fit in 512×512', async () => {
+    const r = await prepare('wide.jpg', wide, { detail: 'low' });
+    const meta = await sharp(r.data).metadata();
+    expect([meta.width, meta.height]).toEqual([512, 128]);
+    expect(r.sent).toMatchObject({ width: 512, height: 128 });
+  });
+
+  it('detail low never scales up: a 100×80 image is sent byte for byte', async () => {
+    const small = await splitRaw(100, 80).png().toBuffer();
+    const r = await prepare('small.png', small, { detail: 'low' });
+    expect(Buffer.from(r.data).equals(small)).toBe(true);
+    expect(r.sent).toEqual({ format: 'png', width: 100, height: 80, bytes: small.length });
+  });
+
+  it('--max-size 300 makes the long edge 300 and replaces the detail rule', async () => {
+    for (const detail of [undefined, 'low', 'high'] as const) {
+      const r = await prepare('wide.jpg', wide, { detail, maxSize: 300 });
+      const meta = await sharp(r.data).metadata();
+      expect([meta.width, meta.height], String(detail)).toEqual([300, 75]);
+    }
+    const tall = await splitRaw(1000, 4000).jpeg().toBuffer();
+    const r = await prepare('tall.jpg', tall, { maxSize: 300 });
+    expect(r.sent).toMatchObject({ width: 75, height: 300 });
+  });
+
+  it('--max-size larger than the detail rule allows is what counts', async () => {
+    const r = await prepare('wide.jpg', wide, { maxSize: 3000 });
+    expect(r.sent).toMatchObject({ width: 3000, height: 750 });
+  });
+
+  it('--max-size never scales up: a small image with no metadata is sent byte for byte', async () => {
+    const r = await prepare('x.png', png, { maxSize: 300 });
+    expect(Buffer.from(r.data).equals(png)).toBe(true);
+  });
+
+  it('a converted image is scaled in the same step', async () => {
+    const big = await splitRaw(3000, 2000).tiff().toBuffer();
+    const r = await prepare('big.tiff', big, { detail: 'low' });
+    expect(r.mime).toBe('image/jpeg');
+    expect(r.sent).toMatchObject({ format: 'jpeg', width: 512, height: 341 });
+    const d = await decode(r.data);
+    expect([d.width, d.height]).toEqual([512, 341]);
+    expectColour(d.at(50, 170), RED);
+    expectColour(d.at(460, 170), BLUE);
+  });
+
+  it('takes the time from the clock it is given', async () => {
+    const times = [1000, 1042];
+    const r = await prepareBytes(bytesOf('x.png', png), {}, () => times.shift() ?? 9999);
+    expect(r.ms).toBe(42);
+  });
+});
+
+describe('broken files are input errors naming the file', () => {
+  let real: Buffer;
+  beforeAll(async () => {
+    real = await noise(300, 200).jpeg({ quality: 90 }).toBuffer();
+    expect(real.length).toBeGreaterThan(20_000);
+  });
+
+  async function expectInputError(promise: Promise<unknown>, name: string): Promise<InputError> {
+    const error = await promise.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(InputError);
+    const e = error as InputError;
+    expect(e.exitCode).toBe(3);
+    expect(e.message.startsWith(`${name}: `), e.message).toBe(true);
+    expect(e.message).not.toContain('\n');
+    return e;
+  }
+
+  it('a truncated JPEG (its first 3000 bytes) that would be sent as it is', async () => {
+    const e = await expectInputError(prepare('cut.jpg', real.subarray(0, 3000)), 'cut.jpg');
+    expect(e.message).toMatch(/truncated or corrupt/);
+  });
+
+  it('a truncated JPEG that would be resized', async () => {
+    const big = await noise(2400, 1600).jpeg().toBuffer();
+    const e = await expectInputError(prepare('cut.jpg', big.subarray(0, 3000)), 'cut.jpg');
+    expect(e.message).toMatch(/truncated or corrupt/);
+  });
+
+  it('a JPEG cut anywhere in its image data, sent as it is or resized', async () => {
+    const big = await noise(2400, 1600).jpeg().toBuffer();
+    for (const [what, whole] of [
+      ['small', real],
+      ['big', big],
+    ] as const) {
+      for (const share of [0.5, 0.9]) {
+        const cut = whole.subarray(0, Math.floor(whole.length * share));
+        const e = await expectInputError(prepare('cut.jpg', cut), 'cut.jpg');
+        expect(e.message, `${what} at ${share}`).toMatch(/truncated or corrupt/);
+      }
+    }
+  });
+
+  it('a JPEG signature followed by garbage', async () => {
+    const bad = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff]), randomBytes(2000)]);
+    const e = await expectInputError(prepare('bad.jpg', bad), 'bad.jpg');
+    expect(e.message).toMatch(/corrupt/);
+  });
+
+  it('a JPEG whose frame header says 0×0 or whose Huffman table is wiped', async () => {
+    const sof = real.indexOf(Buffer.from([0xff, 0xc0]));
+    const noSize = Buffer.from(real).fill(0, sof + 5, sof + 9);
+    await expectInputError(prepare('nosize.jpg', noSize), 'nosize.jpg');
+    const dht = real.indexOf(Buffer.from([0xff, 0xc4]));
+    const noTable = Buffer.from(real).fill(0, dht + 4, dht + 40);
+    await expectInputError(prepare('notable.jpg', noTable), 'notable.jpg');
+  });
+
+  it('a PNG whose image data is damaged (CRC mismatch)', async () => {
+    const good = await noise(300, 200).png().toBuffer();
+    const bad = Buffer.from(good);
+    const idat = bad.indexOf('IDAT');
+    for (let i = idat + 100; i < idat + 3000; i++) bad[i]! ^= 0x55;
+    await expectInputError(prepare('bad.png', bad), 'bad.png');
+  });
+
+  it('a PNG signature followed by garbage', async () => {
+    const bad = Buffer.concat([png.subarray(0, 8), randomBytes(500)]);
+    await expectInputError(prepare('bad.png', bad), 'bad.png');
+  });
+
+  it('a truncated PNG', async () => {
+    const big = await noise(300, 200).png().toBuffer();
+    await expectInputError(prepare('cut.png', big.subarray(0, 3000)), 'cut.png');
+  });
+
+  it('a truncated HEIC and a truncated BMP', async () => {
+    const heic = fixture('split.heic');
+    await expectInputError(prepare('cut.heic', heic.subarray(0, 200)), 'cut.heic');
+    const bmp = fixture('split.bmp');
+    await expectInputError(prepare('cut.bmp', bmp.subarray(0, 3000)), 'cut.bmp');
+  });
+
+  it('a truncated GIF, WebP and AVIF', async () => {
+    const cases = [
+      ['cut.gif', await noise(200, 200).gif().toBuffer()],
+      ['cut.webp', await noise(300, 200).webp().toBuffer()],
+      ['cut.avif', await noise(96, 64).avif({ effort: 0 }).toBuffer()],
+    ] as const;
+    for (const [name, whole] of cases) {
+      expect(whole.length, name).toBeGreaterThan(3000);
+      await expectInputError(prepare(name, whole.subarray(0, whole.length >> 1)), name);
+    }
+  });
+});
+
+describe('--original', () => {
+  it('sends the exact bytes of a large, rotated JPEG with GPS', async () => {
+    const r = await prepare('IMG_0001.jpg', photo, { original: true });
+    expect(Buffer.from(r.data).equals(photo)).toBe(true);
+    expect(r.mime).toBe('image/jpeg');
+    expect(r.sent).toBe(r.original);
+    expect(r.sent).toMatchObject({ format: 'jpeg', bytes: photo.length });
+  });
+
+  it('sends the exact bytes of an animated GIF', async () => {
+    const r = await prepare('spin.gif', animatedGif, { original: true });
+    expect(Buffer.from(r.data).equals(animatedGif)).toBe(true);
+    expect(r.mime).toBe('image/gif');
+  });
+
+  it.each([
+    ['split.heic', () => fixture('split.heic'), 'HEIC'],
+    ['split.bmp', () => fixture('split.bmp'), 'BMP'],
+    ['x.tiff', () => tiff, 'TIFF'],
+    ['x.avif', () => avif, 'AVIF'],
+  ] as const)('is an input error for %s', async (name, input, label) => {
+    const error = await prepare(name, input(), { original: true }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InputError);
+    expect((error as InputError).exitCode).toBe(3);
+    expect((error as InputError).message).toMatch(new RegExp(`^${name}: .*--original.*${label}`));
+  });
+
+  it('still checks that the file decodes', async () => {
+    const real = await noise(300, 200).jpeg().toBuffer();
+    await expect(prepare('cut.jpg', real.subarray(0, 3000), { original: true })).rejects.toThrow(
+      /^cut\.jpg: .*truncated or corrupt/,
+    );
+  });
+});
+
+describe('limits', () => {
+  let huge: Buffer;
+  beforeAll(async () => {
+    // 2700×2700 RGB noise, stored: about 21.9 MB, over the 20 MB (20 MiB) limit.
+    huge = await noise(2700, 2700).png({ compressionLevel: 0 }).toBuffer();
+    expect(huge.length).toBeGreaterThan(MAX_IMAGE_BYTES);
+  });
+
+  it('the limits are OpenAI’s: 20 MB an image, 50 MB a request', () => {
+    expect(MAX_IMAGE_BYTES).toBe(20 * 1024 * 1024);
+    expect(MAX_REQUEST_IMAGE_BYTES).toBe(50 * 1024 * 1024);
+  });
+
+  it('an image still over 20 MB after preparation is an input error (--original)', async () => {
+    const error = await prepare('noise.png', huge, { original: true }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InputError);
+    expect((error as InputError).message).toMatch(/^noise\.png: 2\d\.\d MB .*20 MB/);
+  });
+
+  it('an image still over 20 MB when no change is needed (--max-size above its size)', async () => {
+    await expect(prepare('noise.png', huge, { maxSize: 4000 })).rejects.toThrow(
+      /^noise\.png: .*over the 20 MB limit/,
+    );
+  });
+
+  it('the same image scaled to the detail rule is well under the limit', async () => {
+    const r = await prepare('noise.png', huge);
+    expect(r.sent).toMatchObject({ format: 'png', width: 768, height: 768 });
+    expect(r.data.length).toBeLessThan(MAX_IMAGE_BYTES);
+  });
+
+  function image(bytes: number): PreparedImage {
+    return {
+      name: `${bytes}.png`,
+      source: { mime: 'image/png', data: new Uint8Array(bytes) },
+      prepared: undefined,
+    };
+  }
+
+  it('checkRequestSize: images totalling over 50 MB in one request are an input error', () => {
+    const mb = 1024 * 1024;
+    expect(() => checkRequestSize([image(18 * mb), image(18 * mb), image(14 * mb)])).not.toThrow();
+    let error: unknown;
+    try {
+      checkRequestSize([image(18 * mb), image(18 * mb), image(14 * mb + 1)]);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(InputError);
+    expect((error as InputError).exitCode).toBe(3);
+    expect((error as InputError).message).toMatch(/50\.0 MB.*50 MB.*--together/);
+  });
+
+  it('checkRequestSize: URLs passed through count for nothing', () => {
+    const url: PreparedImage = {
+      name: 'https://example.com/a.png',
+      source: { url: 'https://example.com/a.png' },
+      prepared: undefined,
+    };
+    expect(() => checkRequestSize([image(40 * 1024 * 1024), url, url])).not.toThrow();
+  });
+});

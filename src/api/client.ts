@@ -327,9 +327,10 @@ export class ApiClient {
       }
     };
     try {
+      // Read to the end even after [DONE]: leaving the loop early destroys the body, and a
+      // destroyed body takes its keep-alive connection with it.
       for await (const bytes of body as AsyncIterable<Uint8Array>) {
-        feed(decoder.push(bytes));
-        if (decoder.done) break;
+        if (!decoder.done) feed(decoder.push(bytes));
       }
       feed(decoder.end());
     } catch (error) {

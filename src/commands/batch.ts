@@ -3,6 +3,7 @@
  * gate, results in input order (text) or as they finish (JSON Lines, --output, --sidecar),
  * a progress line, a summary, and an exit code that tells what went wrong first.
  */
+import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   APIError,
@@ -98,6 +99,8 @@ export async function runBatch(job: Job, ctx: RunContext, plan: InputPlan): Prom
     rateLimitRetries: RATE_LIMIT_RETRIES,
   });
   const inflight = new AbortController();
+  // Every request in flight listens to this one signal.
+  setMaxListeners(0, inflight.signal);
   let graceTimer: ReturnType<typeof setTimeout> | undefined;
   const onInterrupt = (): void => {
     if (state.interrupted) return;

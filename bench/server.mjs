@@ -4,6 +4,9 @@ import http from 'node:http';
 
 let delayMs = 0;
 let requests = 0;
+// Arrival times since the last `reset`, for the steady-state rate.
+let first = 0;
+let last = 0;
 const sse =
   'data: {"id":"c1","model":"bench","choices":[{"index":0,"delta":{"content":"A small test image."},"finish_reason":null}]}\n\n' +
   'data: {"id":"c1","model":"bench","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n' +
@@ -29,6 +32,8 @@ const server = http.createServer((req, res) => {
   });
   req.on('end', () => {
     requests++;
+    last = performance.now();
+    if (requests === 1) first = last;
     const stream = /"stream":true/.test(head);
     setTimeout(() => {
       res.writeHead(200, { 'content-type': stream ? 'text/event-stream' : 'application/json' });
@@ -40,6 +45,7 @@ server.keepAliveTimeout = 60_000;
 server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }));
 process.on('message', (message) => {
   if (typeof message.delayMs === 'number') delayMs = message.delayMs;
-  process.send({ ack: true, requests });
+  if (message.reset) requests = 0;
+  process.send({ ack: true, requests, first, last });
 });
 process.on('disconnect', () => process.exit(0));

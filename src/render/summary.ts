@@ -2,6 +2,7 @@
  * Pure: the end-of-batch summary lines for stderr.
  */
 import type { ChalkInstance } from 'chalk';
+import { formatUsd } from '../pricing.js';
 import { formatCount } from './text.js';
 
 export interface BatchStats {
@@ -64,7 +65,7 @@ export function formatSummary(stats: BatchStats, chalk: ChalkInstance): SummaryL
   });
   const tokens = stats.promptTokens + stats.completionTokens;
   let usage = `tokens: ${formatCount(stats.promptTokens)} in · ${formatCount(stats.completionTokens)} out · ${formatCount(tokens)} total`;
-  if (stats.cost > 0) usage += ` · ${stats.costKnown ? '' : '≥ '}$${formatCost(stats.cost)}`;
+  if (stats.cost > 0) usage += ` · cost ${stats.costKnown ? '~' : '≥ '}${formatUsd(stats.cost)}`;
   lines.push({ text: chalk.dim(usage), important: false });
   const done = stats.succeeded + stats.failed;
   lines.push({
@@ -96,9 +97,4 @@ export function formatSummary(stats: BatchStats, chalk: ChalkInstance): SummaryL
     lines.push({ text, important: true });
   }
   return lines;
-}
-
-/** Prices below a cent keep four decimals. */
-export function formatCost(usd: number): string {
-  return usd >= 0.01 ? usd.toFixed(2) : usd.toFixed(4);
 }

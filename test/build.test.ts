@@ -1,0 +1,62 @@
+/**
+ * The bundle keeps start-up lean: what `--help` and `--version` load (dist/main.js and the
+ * chunks it imports statically) holds none of undici, ora, sharp, ajv or mime-db; those come
+ * in through dynamic imports only when a request, a spinner or an image needs them.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from './helpers/cli.js';
+
+const DIST = path.join(ROOT, 'dist');
+
+/** Files loaded before any dynamic import runs: the entry and its static imports, recursively. */
+function staticClosure(entry: string): Map<string, string> {
+  const seen = new Map<string, string>();
+  const visit = (file: string): void => {
+    if (seen.has(file)) return;
+    const code = readFileSync(file, 'utf8');
+    seen.set(file, code);
+    // Static forms: `import {a} from "./x.js"`, `import "./x.js"`, `export … from "./x.js"`.
+    for (const match of code.matchAll(
+      /(?:^|[;\s}])(?:import|export)\s*(?:[\w*{}\s,$]*?\s*from\s*)?["'](\.\.?\/[^"']+)["']/g,
+    )) {
+      visit(path.resolve(path.dirname(file), match[1]!));
+    }
+  };
+  visit(entry);
+  return seen;
+}
+
+describe('the start-up bundle', () => {
+  const loaded = staticClosure(path.join(DIST, 'main.js'));
+  const all = [...loaded.values()].join('\n');
+
+  it('loads a small amount of code for --help and --version', () => {
+    expect(loaded.size).toBeGreaterThanOrEqual(1);
+    expect(all.length).toBeLessThan(200_000);
+  });
+
+  const lazy = readdirSync(path.join(DIST, 'chunks'))
+    .map((f) => path.join(DIST, 'chunks', f))
+    .filter((f) => !loaded.has(f))
+    .map((f) => readFileSync(f, 'utf8'))
+    .join('\n');
+
+  it.each([
+    ['undici', /UND_ERR_HEADERS_TIMEOUT/],
+    ['ora', /\bdots12\b/],
+    ['sharp', /import\("sharp"\)/],
+    ['ajv', /\$dynamicRef/],
+    ['mime-db', /application\/vnd\.openxmlformats/],
+    ['tinyglobby', /expandDirectories/],
+  ])('holds %s in a lazy chunk only', (_name, signature) => {
+    expect(lazy).toMatch(signature);
+    expect(all).not.toMatch(signature);
+  });
+
+  it('reaches them through dynamic imports', () => {
+    const chunks = readFileSync(path.join(DIST, 'main.js'), 'utf8');
+    expect(chunks).toMatch(/import\(["']\.\/chunks\//);
+  });
+});

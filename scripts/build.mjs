@@ -2,11 +2,32 @@
 // (commander, the option parser); modules that only a request needs (undici, ora, sharp's
 // wrapper) are dynamic imports and land in their own chunks, so `--help` and `--version`
 // never parse them.
-import { readFile, rename, rm } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { build } from 'esbuild';
 
 const root = new URL('..', import.meta.url);
 const pkg = JSON.parse(await readFile(new URL('package.json', root), 'utf8'));
+
+// commander requires node:child_process at load time for executable subcommands, which this
+// tool does not have; loading it costs a few ms of every start-up. It gets a proxy that loads
+// the real module on first use.
+const lazyChildProcess = {
+  name: 'lazy-child-process',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?child_process$/ }, (args) =>
+      args.importer.includes('node_modules/commander')
+        ? { path: 'child_process', namespace: 'lazy' }
+        : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'lazy' }, () => ({
+      contents:
+        "let real; module.exports = new Proxy({}, { get: (_, key) => (real ??= require('node:child_process'))[key] });",
+      loader: 'js',
+      resolveDir: root.pathname,
+    }));
+  },
+};
 
 // Built beside dist/ and swapped in, so a CLI running from dist/ never sees half a build.
 const next = new URL('dist.next', root);
@@ -33,7 +54,19 @@ await build({
   minifySyntax: true,
   legalComments: 'none',
   logLevel: 'warning',
+  plugins: [lazyChildProcess],
 });
+
+// `--help` alone is answered from this text, rendered once here by the same commander
+// program, so that it starts as fast as `--version` (see src/main.ts).
+const help = spawnSync(process.execPath, [new URL('dist.next/main.js', root).pathname, '--help'], {
+  encoding: 'utf8',
+  env: { PATH: process.env.PATH ?? '', COLUMNS: '80' },
+});
+if (help.status !== 0 || !help.stdout.startsWith('Usage:')) {
+  throw new Error(`rendering --help failed: ${help.stderr || help.stdout}`);
+}
+await writeFile(new URL('dist.next/help.txt', root), help.stdout);
 
 await rm(old, { recursive: true, force: true });
 await rename(new URL('dist', root), old).catch(() => undefined);

@@ -2,7 +2,6 @@
  * The command line: options, checks, settings resolution and dispatch. The only module that
  * uses commander. `run()` returns the exit code; it never exits the process.
  */
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { ImageDetail } from './api/types.js';
@@ -34,9 +33,7 @@ import { PROVIDER_NAMES, PROVIDERS } from './providers.js';
 import type { CompletionOption } from './render/completion.js';
 import { chalkFor } from './ui/colors.js';
 import { Reporter } from './ui/reporter.js';
-
-declare const __VERSION__: string;
-const VERSION: string = typeof __VERSION__ === 'string' ? __VERSION__ : '0.0.0-dev';
+import { VERSION } from './version.js';
 
 /** Options as commander parses them. */
 export interface CliOptions {
@@ -543,6 +540,7 @@ async function buildJob(
 }
 
 async function readKeyFile(file: string, cwd: string): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
   let text: string;
   try {
     text = await readFile(path.resolve(cwd, file), 'utf8');

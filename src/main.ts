@@ -3,10 +3,11 @@
  * turns Ctrl-C into an abort signal (a second Ctrl-C quits at once), runs the CLI and sets
  * `process.exitCode` so piped output is flushed before Node exits.
  */
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { run } from './cli.js';
 import type { Deps } from './deps.js';
 import { ExitCode } from './errors.js';
+import { VERSION } from './version.js';
 
 const interrupt = new AbortController();
 let interrupts = 0;
@@ -49,8 +50,30 @@ const deps: Deps = {
   now: () => Date.now(),
 };
 
+/** `--help` as the build rendered it (dist/help.txt), if it is there. */
+function prerenderedHelp(): string | undefined {
+  try {
+    return readFileSync(new URL('help.txt', import.meta.url), 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
 try {
-  const code = await run(process.argv.slice(2), deps);
+  const argv = process.argv.slice(2);
+  const only = argv.length === 1 ? argv[0] : undefined;
+  // `--version` and `--help` alone need none of the option parser: answer before loading it.
+  const help = only === '--help' || only === '-h' ? prerenderedHelp() : undefined;
+  let code: number;
+  if (only === '--version' || only === '-V') {
+    process.stdout.write(`${VERSION}\n`);
+    code = ExitCode.OK;
+  } else if (help !== undefined) {
+    process.stdout.write(help);
+    code = ExitCode.OK;
+  } else {
+    code = await (await import('./cli.js')).run(argv, deps);
+  }
   if (process.exitCode === undefined || process.exitCode === 0) process.exitCode = code;
 } catch (error) {
   // run() reports every error itself; this is a last resort.

@@ -6,7 +6,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT } from './helpers/cli.js';
+import { ROOT, runCli } from './helpers/cli.js';
 
 const DIST = path.join(ROOT, 'dist');
 
@@ -58,5 +58,19 @@ describe('the start-up bundle', () => {
   it('reaches them through dynamic imports', () => {
     const chunks = readFileSync(path.join(DIST, 'main.js'), 'utf8');
     expect(chunks).toMatch(/import\(["']\.\/chunks\//);
+  });
+});
+
+describe('the prerendered --help', () => {
+  it('is what commander renders for the same program', async () => {
+    const text = readFileSync(path.join(DIST, 'help.txt'), 'utf8');
+    // Any second option sends --help through commander instead of the prerendered text.
+    const live = await runCli(['--help', '--quiet']);
+    expect(live.code).toBe(0);
+    expect(live.stdout).toBe(text);
+    const fast = await runCli(['--help']);
+    expect(fast.code).toBe(0);
+    expect(fast.stdout).toBe(text);
+    expect(text).toMatch(/^Usage: describe-image \[options\] <image\.\.\.> \[prompt\]/);
   });
 });

@@ -16,6 +16,7 @@ import { estimateImageTokens } from '../input/tokens.js';
 import { formatImageReport } from '../render/image-report.js';
 import type { Provider } from '../providers.js';
 import type { Reporter } from '../ui/reporter.js';
+import { VERSION } from '../version.js';
 import {
   checkAnswer,
   mismatch,
@@ -23,9 +24,6 @@ import {
   responseFormat,
   type StructuredSpec,
 } from './structured.js';
-
-declare const __VERSION__: string;
-export const VERSION: string = typeof __VERSION__ === 'string' ? __VERSION__ : '0.0.0-dev';
 
 export interface Job {
   /** The image arguments as given (already split from the prompt). */
@@ -75,6 +73,8 @@ export interface Job {
     query: Record<string, string>;
   };
 }
+
+export { VERSION };
 
 /** The model, once it is known (describe() asks the server when none was set). */
 export function modelOf(job: Job): string {

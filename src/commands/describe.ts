@@ -5,8 +5,7 @@
  */
 import { ExitCode, UsageError } from '../errors.js';
 import { planInputs } from '../input/expand.js';
-import { isUrlArg, type ImageArg } from '../input/images.js';
-import { preloadSharp } from '../input/prepare.js';
+import type { ImageArg } from '../input/images.js';
 import { jsonLine, successRecord } from '../render/json.js';
 import { AnswerWriter, formatUsage } from '../render/text.js';
 import { costOf, formatCostLine } from '../pricing.js';
@@ -33,7 +32,6 @@ const MAX_IMAGES_PER_REQUEST = 500;
 
 export async function describe(job: Job, ctx: RunContext): Promise<number> {
   const { deps, reporter } = ctx;
-  if (job.download || job.filesFrom || job.inputs.some((input) => !isUrlArg(input))) preloadSharp();
   const plan = await planInputs(job.inputs, {
     cwd: deps.cwd,
     stdin: deps.stdin,

@@ -87,10 +87,16 @@ export async function saveKey(
     }
   }
   if (profile) {
-    const profiles = (
-      typeof data.profiles === 'object' && data.profiles !== null ? data.profiles : {}
-    ) as Record<string, Record<string, unknown>>;
-    profiles[profile] = { ...profiles[profile], apiKey: key };
+    const existing = data.profiles;
+    if (
+      existing !== undefined &&
+      (typeof existing !== 'object' || existing === null || Array.isArray(existing))
+    ) {
+      throw new SettingsError(`"profiles" in ${file} is not an object of profiles; fix it first`);
+    }
+    const profiles = (existing ?? {}) as Record<string, Record<string, unknown>>;
+    const current = Object.hasOwn(profiles, profile) ? profiles[profile] : undefined;
+    profiles[profile] = { ...current, apiKey: key };
     data.profiles = profiles;
   } else {
     data.apiKey = key;

@@ -117,7 +117,8 @@ export function resolveSettings(flags: SettingFlags, env: Env, file?: FileConfig
   const profile = first(flag(flags.profile, '--profile'), fromEnv(env, ['DESCRIBE_IMAGE_PROFILE']));
   let profileSettings: FileSettings | undefined;
   if (profile) {
-    profileSettings = file?.profiles?.[profile.value];
+    const profiles = file?.profiles ?? {};
+    profileSettings = Object.hasOwn(profiles, profile.value) ? profiles[profile.value] : undefined;
     if (!profileSettings) {
       const known = Object.keys(file?.profiles ?? {});
       throw new SettingsError(

@@ -158,9 +158,17 @@ function composeMessage(
   return out;
 }
 
-/** Collapses whitespace runs (newlines included) so a message stays on one line. */
+/**
+ * Collapses whitespace runs (newlines included) so a message stays on one line, and turns
+ * control characters into spaces: a message may quote a server or a model, and an escape
+ * sequence in it must not reach the terminal.
+ */
 export function oneLine(text: string, max = 600): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
+  const flat = text
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
+    .replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
 

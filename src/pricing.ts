@@ -24,17 +24,19 @@ export const BUILTIN_PRICES: Readonly<Record<string, Price>> = {
 
 /**
  * The price for `model`: the exact id first, then without a provider prefix (`openai/`), then
- * without a date suffix (`-2024-08-06`). Config prices beat built-in ones at each step.
+ * without a date suffix (`-2024-08-06`). The config's prices are searched before the built-in
+ * ones, so a price set for `gpt-4o` also covers its dated snapshots.
  */
 export function priceFor(
   model: string,
   overrides: Readonly<Record<string, Price>> = {},
 ): Price | undefined {
-  const table = { ...BUILTIN_PRICES, ...overrides };
   const bare = model.replace(/^[^/]+\//, '');
-  for (const id of [model, bare, bare.replace(/-\d{4}-\d{2}-\d{2}$/, '')]) {
-    const price = Object.hasOwn(table, id) ? table[id] : undefined;
-    if (price) return price;
+  const ids = [model, bare, bare.replace(/-\d{4}-\d{2}-\d{2}$/, '')];
+  for (const table of [overrides, BUILTIN_PRICES]) {
+    for (const id of ids) {
+      if (Object.hasOwn(table, id)) return table[id];
+    }
   }
   return undefined;
 }

@@ -155,6 +155,7 @@ export async function prepareImage(
       maxSize: job.maxSize,
       keepMetadata: job.keepMetadata,
       original: job.original,
+      sendable: job.provider.sendable,
     },
     () => ctx.deps.now(),
   );

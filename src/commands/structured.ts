@@ -97,11 +97,16 @@ function compile(schema: Record<string, unknown>, where: string): Promise<Valida
       const draft = typeof schema.$schema === 'string' ? schema.$schema : '';
       const options = { strict: false, allErrors: true };
       try {
+        // ajv is CommonJS: bundled, its named exports sit on the default export.
         if (/2020-12|2019-09/.test(draft)) {
-          const { Ajv2020 } = await import('ajv/dist/2020.js');
+          const m = await import('ajv/dist/2020.js');
+          const Ajv2020 =
+            (m.Ajv2020 as typeof m.Ajv2020 | undefined) ??
+            (m.default as unknown as typeof m.Ajv2020);
           return new Ajv2020(options).compile(schema);
         }
-        const { Ajv } = await import('ajv');
+        const m = await import('ajv');
+        const Ajv = (m.Ajv as typeof m.Ajv | undefined) ?? (m.default as unknown as typeof m.Ajv);
         return new Ajv(options).compile(schema);
       } catch (error) {
         throw new UsageError(

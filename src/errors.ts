@@ -49,8 +49,11 @@ export class MissingKeyError extends DescribeImageError {
 
 /** The user pressed Ctrl-C (or the run was otherwise aborted on purpose). */
 export class InterruptedError extends DescribeImageError {
-  constructor(message = 'interrupted') {
+  /** True when the request was never sent (stopped while waiting for its turn). */
+  readonly notSent: boolean;
+  constructor(message = 'interrupted', options: { notSent?: boolean } = {}) {
     super(message, ExitCode.INTERRUPTED);
+    this.notSent = options.notSent ?? false;
   }
 }
 

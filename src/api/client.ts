@@ -45,6 +45,8 @@ export interface GateOutcome {
   ok: boolean;
   rateLimited?: boolean;
   retryAfterMs?: number | undefined;
+  /** No other request can succeed either (a rejected key, an exhausted quota). */
+  fatal?: boolean;
 }
 
 export interface ClientOptions {
@@ -149,7 +151,8 @@ export class ApiClient {
         try {
           ticket = await gate.acquire(signal);
         } catch {
-          throw new InterruptedError();
+          // Aborted, or the gate closed after an error that no other request can escape.
+          throw new InterruptedError('stopped before the request was sent', { notSent: true });
         }
       }
       let outcome: GateOutcome = { ok: false };
@@ -166,6 +169,7 @@ export class ApiClient {
           ok: false,
           rateLimited: decision.rateLimited,
           retryAfterMs: decision.serverWaitMs,
+          fatal: isFatal(error),
         };
         if (delivered.has(error)) throw error;
         if (
@@ -583,6 +587,12 @@ export class ApiClient {
   async close(): Promise<void> {
     if (this.ownsDispatcher) await this.dispatcher.close();
   }
+}
+
+/** A failure every other request would meet too: a rejected key or an exhausted quota. */
+function isFatal(error: DescribeImageError): boolean {
+  if (!(error instanceof APIError)) return false;
+  return error.exitCode === ExitCode.AUTH || isQuotaError(error.status, error.info);
 }
 
 /** Response headers kept for a failed response, for its retry decision. */

@@ -21,10 +21,11 @@ import { JsonlFile, readFinished } from '../output/jsonl-file.js';
 import { sidecarPath, writeSidecar, sidecarExists } from '../output/sidecar.js';
 import { isCI } from '../ui/colors.js';
 import { Progress } from '../ui/progress.js';
-import { OrderedEmitter } from '../util/ordered.js';
+import { OrderedEmitter, Turnstile } from '../util/ordered.js';
 import { runPool } from '../util/pool.js';
 import { costOf } from '../pricing.js';
 import { RateGate } from '../util/rate-gate.js';
+import { Semaphore } from '../util/semaphore.js';
 import {
   askModel,
   buildPayload,
@@ -43,6 +44,8 @@ import {
 const GRACE_MS = 2000;
 /** Pause before an image that failed for a transient reason gets its second round. */
 const SECOND_ROUND_DELAY_MS = 2000;
+/** Images read and prepared at the same time. */
+const PREPARE_AT_ONCE = 4;
 /** 429s an image may meet without using its --retries (the gate slows the pool instead). */
 const RATE_LIMIT_RETRIES = 20;
 
@@ -98,6 +101,10 @@ export async function runBatch(job: Job, ctx: RunContext, plan: InputPlan): Prom
     connections: job.concurrency,
     rateLimitRetries: RATE_LIMIT_RETRIES,
   });
+  // Images are read and prepared a few at a time, in input order: sharp and the file system
+  // share libuv's four threads, and a first request should not wait behind a hundred images.
+  const preparing = new Semaphore(PREPARE_AT_ONCE);
+  const turnstile = new Turnstile();
   const inflight = new AbortController();
   // Every request in flight listens to this one signal.
   setMaxListeners(0, inflight.signal);
@@ -143,6 +150,15 @@ export async function runBatch(job: Job, ctx: RunContext, plan: InputPlan): Prom
   };
 
   const describeOne = async (input: ExpandedInput, index: number): Promise<void> => {
+    try {
+      await describeInTurn(input, index);
+    } finally {
+      // Whatever happened to it, later images need not wait for this one any more.
+      turnstile.pass(index);
+    }
+  };
+
+  const describeInTurn = async (input: ExpandedInput, index: number): Promise<void> => {
     if (textOut) await ordered.waitForRoom(index);
     if (
       finished?.has(input.key) ||
@@ -164,14 +180,24 @@ export async function runBatch(job: Job, ctx: RunContext, plan: InputPlan): Prom
     }
     const t0 = deps.now();
     try {
-      const image = await prepareImage(input.arg, job, ctx, client);
+      const image = await preparing.run(() => prepareImage(input.arg, job, ctx, client));
       reporter.debug(imageReport(job, image));
+      if (isStopping()) {
+        // Prepared ahead, but the batch stopped meanwhile: it was never sent.
+        notAttempted(input);
+        if (textOut) ordered.settle(index, undefined);
+        return;
+      }
       const payload = buildPayload(job, [image.source]);
       const ask = (): Promise<Answer> =>
         askModel(job, ctx, client, payload, input.name, { signal: inflight.signal });
       let answer: Answer;
       try {
-        answer = await ask();
+        // Queue for the server in input order, whichever image finished preparing first.
+        await turnstile.wait(index);
+        const asking = ask();
+        turnstile.pass(index);
+        answer = await asking;
       } catch (error) {
         // A transient failure while others succeed is bad luck, not a dead server: one more round.
         if (!isTransient(error) || job.retries === 0 || isStopping() || state.lastSuccessAt < t0)
@@ -205,7 +231,14 @@ export async function runBatch(job: Job, ctx: RunContext, plan: InputPlan): Prom
       for (const warning of completionWarnings(job, input.name, answer.completion))
         reporter.warn(warning);
     } catch (error) {
-      if (error instanceof InterruptedError || (state.interrupted && inflight.signal.aborted)) {
+      if (error instanceof InterruptedError && error.notSent) {
+        // Prepared, but stopped (Ctrl-C, or a rejected key) before it was sent.
+        notAttempted(input);
+        if (textOut) ordered.settle(index, undefined);
+      } else if (
+        error instanceof InterruptedError ||
+        (state.interrupted && inflight.signal.aborted)
+      ) {
         stats.interrupted++;
         if (textOut) ordered.settle(index, undefined);
       } else {
@@ -235,9 +268,12 @@ export async function runBatch(job: Job, ctx: RunContext, plan: InputPlan): Prom
 
   const iterator = plan.inputs[Symbol.asyncIterator]();
   try {
+    // Twice as many workers as requests in flight: while one request waits on the server, the
+    // next image is read and prepared, so a finished request's slot is refilled at once
+    // instead of after a burst of preparation. The gate still allows -c requests at a time.
     const result = await runPool(
       iterator,
-      { concurrency: job.concurrency, shouldStop: () => state.stopping },
+      { concurrency: job.concurrency * 2, shouldStop: () => state.stopping },
       async (input, index) => {
         stats.total = Math.max(stats.total, index + 1);
         await describeOne(input, index);

@@ -53,3 +53,34 @@ export class OrderedEmitter<T> {
     return this.held.size;
   }
 }
+
+/**
+ * Lets workers through one index at a time, in order: `wait(i)` resolves once every index
+ * below `i` has called `pass()`. Used so requests queue for the server in input order even
+ * when their images finish preparing out of order.
+ */
+export class Turnstile {
+  private next = 0;
+  private readonly passed = new Set<number>();
+  private readonly waiting = new Map<number, () => void>();
+
+  wait(index: number): Promise<void> {
+    if (index <= this.next) return Promise.resolve();
+    return new Promise((resolve) => this.waiting.set(index, resolve));
+  }
+
+  /** Marks `index` as through; passing it again does nothing. */
+  pass(index: number): void {
+    if (index < this.next) return;
+    this.passed.add(index);
+    while (this.passed.has(this.next)) {
+      this.passed.delete(this.next);
+      this.next++;
+    }
+    const resolve = this.waiting.get(this.next);
+    if (resolve) {
+      this.waiting.delete(this.next);
+      resolve();
+    }
+  }
+}

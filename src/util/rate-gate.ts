@@ -23,6 +23,15 @@ export interface GateRelease {
   ok: boolean;
   rateLimited?: boolean;
   retryAfterMs?: number | undefined;
+  /** Closes the gate: every waiting and later request is refused. */
+  fatal?: boolean | undefined;
+}
+
+/** Why `acquire()` was refused after a fatal outcome. */
+export class GateClosedError extends Error {
+  constructor() {
+    super('stopped: an earlier request failed in a way every request would');
+  }
 }
 
 interface Waiter {
@@ -35,6 +44,7 @@ interface Waiter {
 export class RateGate {
   private current: number;
   private inFlight = 0;
+  private closed = false;
   private pausedUntil = 0;
   private nextStartAt = 0;
   private successes = 0;
@@ -63,6 +73,7 @@ export class RateGate {
   /** Waits for a slot. Rejects with the signal's reason when aborted. */
   acquire(signal?: AbortSignal): Promise<GateTicket> {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
+    if (this.closed) return Promise.reject(new GateClosedError());
     return new Promise<GateTicket>((resolve, reject) => {
       const waiter: Waiter = {
         resolve,
@@ -82,6 +93,14 @@ export class RateGate {
 
   release(ticket: GateTicket, outcome: GateRelease): void {
     this.inFlight = Math.max(0, this.inFlight - 1);
+    if (outcome.fatal) {
+      this.closed = true;
+      for (const waiter of this.waiters.splice(0)) {
+        waiter.signal?.removeEventListener('abort', waiter.onAbort);
+        waiter.reject(new GateClosedError());
+      }
+      return;
+    }
     const now = this.now();
     if (outcome.rateLimited) {
       this.rateLimitedCount++;

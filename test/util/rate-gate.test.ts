@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { RateGate } from '../../src/util/rate-gate.js';
+import { GateClosedError, RateGate } from '../../src/util/rate-gate.js';
 import type { GateTicket } from '../../src/util/rate-gate.js';
 
 /** Tracks whether a promise has settled, without awaiting it. */
@@ -324,5 +324,25 @@ describe('RateGate: abort', () => {
     gate.release(t, { ok: true });
     await flush();
     expect(next.settled).toBe(true);
+  });
+});
+
+describe('RateGate: a fatal outcome', () => {
+  it('refuses every waiting and every later request', async () => {
+    const gate = new RateGate({ max: 1, now: clock });
+    const first = await gate.acquire();
+    const waiting = gate.acquire();
+    gate.release(first, { ok: false, fatal: true });
+    await expect(waiting).rejects.toBeInstanceOf(GateClosedError);
+    await expect(gate.acquire()).rejects.toBeInstanceOf(GateClosedError);
+  });
+
+  it('leaves the gate open after an ordinary failure', async () => {
+    const gate = new RateGate({ max: 1, now: clock });
+    const first = await gate.acquire();
+    const waiting = track(gate.acquire());
+    gate.release(first, { ok: false });
+    await flush();
+    expect(waiting.settled).toBe(true);
   });
 });

@@ -1,55 +1,16 @@
 /**
- * The process boundary: the only module that touches `process`. It builds the real `Deps`,
- * turns Ctrl-C into an abort signal (a second Ctrl-C quits at once), runs the CLI and sets
- * `process.exitCode` so piped output is flushed before Node exits.
+ * The process boundary: the only module that touches `process`. It answers `--version` and
+ * `--help` at once, and otherwise builds the real `Deps`, turns Ctrl-C into an abort signal
+ * (a second Ctrl-C quits at once), runs the CLI and sets `process.exitCode` so piped output
+ * is flushed before Node exits.
+ *
+ * This module imports no other module of the project at load time: everything shared would
+ * be one more file to load before `--version` can answer.
  */
 import { readFileSync } from 'node:fs';
-import os from 'node:os';
-
 import type { Deps } from './deps.js';
-import { ExitCode } from './errors.js';
-import { VERSION } from './version.js';
 
-const interrupt = new AbortController();
-let interrupts = 0;
-
-function onSigint(): void {
-  interrupts++;
-  if (interrupts === 1) {
-    interrupt.abort();
-    return;
-  }
-  // Second Ctrl-C: quit now. Finished results are already written (line by line, renames).
-  if (process.stderr.isTTY) process.stderr.write('\x1b[?25h\n');
-  process.exit(ExitCode.INTERRUPTED);
-}
-process.on('SIGINT', onSigint);
-process.on('SIGTERM', onSigint);
-
-// A reader that goes away (`describe-image x.png | head -1`) is not an error worth a trace.
-process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-  if (error.code === 'EPIPE') {
-    interrupt.abort();
-    process.exitCode = ExitCode.INTERRUPTED;
-    return;
-  }
-  throw error;
-});
-process.stderr.on('error', () => undefined);
-
-const deps: Deps = {
-  stdout: process.stdout,
-  stderr: process.stderr,
-  // Lazy: touching process.stdin opens it, which a run without "-" never needs.
-  get stdin() {
-    return process.stdin;
-  },
-  env: process.env,
-  cwd: process.cwd(),
-  homedir: os.homedir(),
-  interrupt: interrupt.signal,
-  now: () => Date.now(),
-};
+declare const __VERSION__: string;
 
 /** `--help` as the build rendered it (dist/help.txt), if it is there. */
 function prerenderedHelp(): string | undefined {
@@ -60,31 +21,78 @@ function prerenderedHelp(): string | undefined {
   }
 }
 
-try {
-  const argv = process.argv.slice(2);
-  const only = argv.length === 1 ? argv[0] : undefined;
-  // `--version` and `--help` alone need none of the option parser: answer before loading it.
-  const help = only === '--help' || only === '-h' ? prerenderedHelp() : undefined;
-  let code: number;
-  if (only === '--version' || only === '-V') {
-    process.stdout.write(`${VERSION}\n`);
-    code = ExitCode.OK;
-  } else if (help !== undefined) {
-    process.stdout.write(help);
-    code = ExitCode.OK;
-  } else {
-    // undici's HTTP parser (llhttp) and heic-decode's libheif are WebAssembly. V8 compiles
-    // them twice, the second time with its optimising compiler in the background, and Node
-    // waits for that at exit: ~80 ms on every run. The baseline compiler is fast enough.
-    (await import('node:v8')).setFlagsFromString('--liftoff-only');
-    code = await (await import('./cli.js')).run(argv, deps);
+async function main(argv: string[]): Promise<void> {
+  const [{ ExitCode }, os, v8] = await Promise.all([
+    import('./errors.js'),
+    import('node:os'),
+    import('node:v8'),
+  ]);
+  // undici's HTTP parser (llhttp) and heic-decode's libheif are WebAssembly. V8 compiles them
+  // twice, the second time with its optimising compiler in the background, and Node waits
+  // for that at exit: ~80 ms on every run. The baseline compiler is fast enough for both.
+  v8.setFlagsFromString('--liftoff-only');
+
+  const interrupt = new AbortController();
+  let interrupts = 0;
+  const onSigint = (): void => {
+    interrupts++;
+    if (interrupts === 1) {
+      interrupt.abort();
+      return;
+    }
+    // Second Ctrl-C: quit now. Finished results are already written (line by line, renames).
+    if (process.stderr.isTTY) process.stderr.write('\x1b[?25h\n');
+    process.exit(ExitCode.INTERRUPTED);
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+
+  // A reader that goes away (`describe-image x.png | head -1`) is not an error worth a trace.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') {
+      interrupt.abort();
+      process.exitCode = ExitCode.INTERRUPTED;
+      return;
+    }
+    throw error;
+  });
+  process.stderr.on('error', () => undefined);
+
+  const deps: Deps = {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    // Lazy: touching process.stdin opens it, which a run without "-" never needs.
+    get stdin() {
+      return process.stdin;
+    },
+    env: process.env,
+    cwd: process.cwd(),
+    homedir: os.homedir(),
+    interrupt: interrupt.signal,
+    now: () => Date.now(),
+  };
+
+  try {
+    const code = await (await import('./cli.js')).run(argv, deps);
+    if (process.exitCode === undefined || process.exitCode === 0) process.exitCode = code;
+  } catch (error) {
+    // run() reports every error itself; this is a last resort.
+    process.stderr.write(`describe-image: error: unexpected internal error: ${String(error)}\n`);
+    process.exitCode = ExitCode.INTERNAL;
+  } finally {
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
   }
-  if (process.exitCode === undefined || process.exitCode === 0) process.exitCode = code;
-} catch (error) {
-  // run() reports every error itself; this is a last resort.
-  process.stderr.write(`describe-image: error: unexpected internal error: ${String(error)}\n`);
-  process.exitCode = ExitCode.INTERNAL;
-} finally {
-  process.off('SIGINT', onSigint);
-  process.off('SIGTERM', onSigint);
+}
+
+const argv = process.argv.slice(2);
+const only = argv.length === 1 ? argv[0] : undefined;
+// `--version` and `--help` alone need none of the option parser: answer before loading it.
+const help = only === '--help' || only === '-h' ? prerenderedHelp() : undefined;
+if (only === '--version' || only === '-V' || help !== undefined) {
+  // `describe-image --help | head -3` closes the pipe early: not an error.
+  process.stdout.on('error', () => undefined);
+  process.stdout.write(help ?? `${__VERSION__}\n`);
+} else {
+  await main(argv);
 }

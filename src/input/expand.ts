@@ -126,8 +126,7 @@ async function plan(input: string, opts: ExpandOptions): Promise<Planned> {
   const kind = await pathKind(input, opts.cwd);
   if (kind === 'file') return { kind: 'one', arg: classifyImageArg(input) };
   if (kind === 'dir') {
-    const first = await walk(input, opts.cwd, undefined)[Symbol.asyncIterator]().next();
-    if (first.done)
+    if (!(await holdsImage(path.resolve(opts.cwd, input))))
       throw new InputError(
         `${input}: the directory holds no image files (looked for ${extensionList()})`,
       );
@@ -216,6 +215,28 @@ async function* iterate(planned: Planned[], opts: ExpandOptions): AsyncGenerator
       if (got) yield got;
     }
   }
+}
+
+/** Whether any image file is under `dir` (stops at the first; no sorting, no list). */
+async function holdsImage(dir: string): Promise<boolean> {
+  const subdirs: string[] = [];
+  let handle;
+  try {
+    handle = await opendir(dir);
+  } catch {
+    return false;
+  }
+  for await (const entry of handle) {
+    if (entry.name.startsWith('.')) continue;
+    const full = path.join(dir, entry.name);
+    const isDir = entry.isSymbolicLink()
+      ? (await pathKind(full, dir)) === 'dir'
+      : entry.isDirectory();
+    if (isDir) subdirs.push(full);
+    else if (hasImageExtension(entry.name)) return true;
+  }
+  for (const sub of subdirs) if (await holdsImage(sub)) return true;
+  return false;
 }
 
 /** Image files under `dir`, recursively, in name order, skipping hidden entries. */

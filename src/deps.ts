@@ -19,6 +19,9 @@ export interface InStream extends AsyncIterable<Uint8Array | string> {
   setRawMode?: ((mode: boolean) => unknown) | undefined;
 }
 
+/** The `interrupt` signal's reason when standard output was closed by its reader. */
+export const OUTPUT_CLOSED = 'output closed';
+
 export interface Deps {
   stdout: OutStream;
   stderr: OutStream;
@@ -26,7 +29,7 @@ export interface Deps {
   env: Readonly<Record<string, string | undefined>>;
   cwd: string;
   homedir: string;
-  /** Aborted on the first Ctrl-C. */
+  /** Aborted on the first Ctrl-C, or with OUTPUT_CLOSED when stdout's reader went away. */
   interrupt: AbortSignal;
   now(): number;
 }

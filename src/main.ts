@@ -22,8 +22,9 @@ function prerenderedHelp(): string | undefined {
 }
 
 async function main(argv: string[]): Promise<void> {
-  const [{ ExitCode }, os, v8] = await Promise.all([
+  const [{ ExitCode }, { OUTPUT_CLOSED }, os, v8] = await Promise.all([
     import('./errors.js'),
+    import('./deps.js'),
     import('node:os'),
     import('node:v8'),
   ]);
@@ -50,7 +51,7 @@ async function main(argv: string[]): Promise<void> {
   // A reader that goes away (`describe-image x.png | head -1`) is not an error worth a trace.
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code === 'EPIPE') {
-      interrupt.abort();
+      interrupt.abort(OUTPUT_CLOSED);
       process.exitCode = ExitCode.INTERRUPTED;
       return;
     }

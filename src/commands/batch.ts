@@ -13,6 +13,7 @@ import {
   exitCodeFor,
 } from '../errors.js';
 import { isQuotaError } from '../api/errors.js';
+import { OUTPUT_CLOSED } from '../deps.js';
 import type { ExpandedInput, InputPlan } from '../input/expand.js';
 import { failureRecord, jsonLine, successRecord, type ResultRecord } from '../render/json.js';
 import { formatSummary, type BatchStats } from '../render/summary.js';
@@ -113,8 +114,14 @@ export async function runBatch(job: Job, ctx: RunContext, plan: InputPlan): Prom
     if (state.interrupted) return;
     state.interrupted = true;
     state.stopping = true;
-    stats.stopReason = 'interrupted';
     progress.clear();
+    if (deps.interrupt.reason === OUTPUT_CLOSED) {
+      // Nothing more can be printed: stop at once (what went to --output is complete).
+      stats.stopReason = 'standard output was closed';
+      inflight.abort(new InterruptedError());
+      return;
+    }
+    stats.stopReason = 'interrupted';
     reporter.line(
       reporter.chalk.yellow(
         `interrupted: letting requests in flight finish for ${GRACE_MS / 1000} s (Ctrl-C again to quit now)`,

@@ -6,7 +6,7 @@
  * HEVC decoder) and BMP through bmp-ts (libvips has no BMP loader).
  */
 import { createRequire } from 'node:module';
-import type { Sharp } from 'sharp';
+import type { Metadata, Sharp } from 'sharp';
 import type { ImageDetail } from '../api/types.js';
 import { InputError } from '../errors.js';
 import type { ImageBytes } from './images.js';
@@ -99,15 +99,7 @@ export async function prepareBytes(
       );
     }
     const input = sharp(image.data, { failOn: 'error' });
-    let meta;
-    try {
-      meta = await input.metadata();
-    } catch (error) {
-      throw fail(
-        `cannot read the ${image.format.toUpperCase()} image; the file may be corrupt`,
-        error,
-      );
-    }
+    const meta = await readMetadata(input, image.format, fail);
     await decodeCheck(input, image.format, fail);
     const facts: ImageFacts = {
       format: image.format,
@@ -145,15 +137,7 @@ export async function prepareBytes(
     if (!hasAlpha) input = input.removeAlpha();
   } else {
     input = sharp(image.data, { failOn: 'error' });
-    let meta;
-    try {
-      meta = await input.metadata();
-    } catch (error) {
-      throw fail(
-        `cannot read the ${image.format.toUpperCase()} image; the file may be corrupt`,
-        error,
-      );
-    }
+    const meta = await readMetadata(input, image.format, fail);
     if (!meta.width || !meta.height)
       throw fail(`cannot read the ${image.format.toUpperCase()} image's size`);
     hasAlpha = meta.hasAlpha;
@@ -254,6 +238,19 @@ function encode(pipeline: Sharp, format: ImageFormat): Sharp {
       return pipeline.gif();
     default:
       return pipeline.jpeg({ quality: JPEG_QUALITY });
+  }
+}
+
+/** The image's header: size, orientation, metadata, pages. */
+async function readMetadata(
+  input: Sharp,
+  format: ImageFormat,
+  fail: (what: string, error?: unknown) => InputError,
+): Promise<Metadata> {
+  try {
+    return await input.metadata();
+  } catch (error) {
+    throw fail(`cannot read the ${format.toUpperCase()} image; the file may be corrupt`, error);
   }
 }
 

@@ -236,17 +236,11 @@ export class ApiClient {
 
   private async once(payload: ChatRequestPayload, options: CompleteOptions): Promise<Completion> {
     const body = encodeBody(payload);
-    const headers: Record<string, string> = {
+    const headers = this.apiHeaders({
       'content-type': 'application/json',
       accept: payload.body.stream ? 'text/event-stream' : 'application/json',
-      'user-agent': this.opts.userAgent,
       'content-length': String(body.length),
-      ...this.opts.headers,
-    };
-    if (this.opts.apiKey) {
-      if (this.opts.keyHeader === 'api-key') headers['api-key'] = this.opts.apiKey;
-      else headers.authorization = `Bearer ${this.opts.apiKey}`;
-    }
+    });
     const started = Date.now();
     this.log(
       `POST ${this.endpoint} (${body.length.toLocaleString('en-US')} bytes, stream: ${payload.body.stream})`,
@@ -366,15 +360,7 @@ export class ApiClient {
   /** The model ids the server lists (`GET {base}/models`), for servers that serve one model. */
   async listModels(signal?: AbortSignal): Promise<string[]> {
     const url = new URL(this.endpoint.replace(/\/chat\/completions(?=\?|$)/, '/models'));
-    const headers: Record<string, string> = {
-      'user-agent': this.opts.userAgent,
-      accept: 'application/json',
-      ...this.opts.headers,
-    };
-    if (this.opts.apiKey) {
-      if (this.opts.keyHeader === 'api-key') headers['api-key'] = this.opts.apiKey;
-      else headers.authorization = `Bearer ${this.opts.apiKey}`;
-    }
+    const headers = this.apiHeaders({ accept: 'application/json' });
     let response: Dispatcher.ResponseData;
     try {
       response = await this.request(url, {
@@ -564,6 +550,20 @@ export class ApiClient {
         );
       }
     }
+  }
+
+  /** Headers for a request to the API: these, the user agent, extra headers, and the key. */
+  private apiHeaders(own: Record<string, string>): Record<string, string> {
+    const headers: Record<string, string> = {
+      ...own,
+      'user-agent': this.opts.userAgent,
+      ...this.opts.headers,
+    };
+    if (this.opts.apiKey) {
+      if (this.opts.keyHeader === 'api-key') headers['api-key'] = this.opts.apiKey;
+      else headers.authorization = `Bearer ${this.opts.apiKey}`;
+    }
+    return headers;
   }
 
   /** undici's `request()` on this client's pool. */

@@ -11,6 +11,7 @@ import type { ImageArg } from '../input/images.js';
 import { estimateImageTokens } from '../input/tokens.js';
 import { formatCount } from '../render/text.js';
 import { formatUsd, priceFor } from '../pricing.js';
+import { VERSION } from '../version.js';
 import {
   buildPayload,
   checkRequestSize,
@@ -18,7 +19,6 @@ import {
   imageReport,
   prepareImage,
   modelOf,
-  VERSION,
   type Job,
   type PreparedImage,
   type RunContext,

@@ -74,8 +74,6 @@ export interface Job {
   };
 }
 
-export { VERSION };
-
 /** The model, once it is known (describe() asks the server when none was set). */
 export function modelOf(job: Job): string {
   return job.model ?? 'unknown';

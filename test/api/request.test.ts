@@ -1,6 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { Ajv2020 } from 'ajv/dist/2020.js';
-import type { ValidateFunction } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
 import {
   base64Length,
@@ -12,43 +9,7 @@ import {
 } from '../../src/api/request.js';
 import type { ChatRequestOptions, ChatRequestPayload, ImageSource } from '../../src/api/request.js';
 import type { ChatCompletionRequest, ImagePart, TextPart } from '../../src/api/types.js';
-
-// ---------------------------------------------------------------------------------------------
-// The OpenAPI schema, as a JSON Schema validator
-
-/**
- * OpenAPI 3.0's `nullable: true` is not JSON Schema (and Ajv refuses it next to a `$ref`):
- * it is rewritten as `anyOf: [schema, {type: null}]`, which is what it means.
- */
-function openApiToJsonSchema(node: unknown): unknown {
-  if (Array.isArray(node)) return node.map(openApiToJsonSchema);
-  if (typeof node !== 'object' || node === null) return node;
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(node)) {
-    if (key === 'nullable' && typeof value === 'boolean') continue;
-    out[key] = openApiToJsonSchema(value);
-  }
-  return (node as { nullable?: unknown }).nullable === true
-    ? { anyOf: [out, { type: 'null' }] }
-    : out;
-}
-
-const ajv = new Ajv2020({ strict: false, allErrors: true });
-ajv.addFormat('uri', (text: string) => URL.canParse(text));
-ajv.addSchema(
-  openApiToJsonSchema(
-    JSON.parse(readFileSync(new URL('../fixtures/openapi-chat.json', import.meta.url), 'utf8')),
-  ) as object,
-  'openapi-chat',
-);
-const validateRequest: ValidateFunction = ajv.compile({
-  $ref: 'openapi-chat#/$defs/CreateChatCompletionRequest',
-});
-
-function expectValid(body: unknown): void {
-  const ok = validateRequest(body);
-  expect(ok, JSON.stringify(validateRequest.errors, null, 1)).toBe(true);
-}
+import { expectValidRequest as expectValid, validateRequest } from '../helpers/openapi.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

@@ -4,36 +4,23 @@
  * on a seeded fraction of requests. Every answer carries the sha256 of the image bytes the
  * server received, so each result can be checked to belong to its own image.
  */
-import { createHash } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import type http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { makeImage, tempDir } from '../helpers/images.js';
-import { answer, completionBody, serverPool, sseBody } from '../helpers/server.js';
+import {
+  answer,
+  completionBody,
+  requestImageHash,
+  serverPool,
+  sha256,
+  sseBody,
+} from '../helpers/server.js';
 import type { RecordedRequest } from '../helpers/server.js';
 
 const serve = serverPool();
-
-function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
-/** The sha256 of the (single) image a chat request carries, from its base64 data URL. */
-function requestImageHash(req: RecordedRequest): string {
-  const messages = req.json?.messages as { role: string; content: unknown }[] | undefined;
-  const user = messages?.find((m) => m.role === 'user');
-  const parts = (Array.isArray(user?.content) ? user.content : []) as {
-    type: string;
-    image_url?: { url: string };
-  }[];
-  const urls = parts.filter((p) => p.type === 'image_url').map((p) => p.image_url?.url ?? '');
-  if (urls.length !== 1) throw new Error(`expected one image in the request, got ${urls.length}`);
-  const match = /^data:image\/png;base64,(.*)$/s.exec(urls[0]!);
-  if (!match) throw new Error(`not a PNG data URL: ${urls[0]!.slice(0, 60)}`);
-  return sha256(Buffer.from(match[1]!, 'base64'));
-}
 
 /** mulberry32: a small seeded PRNG, so the faults are the same on every run. */
 function mulberry32(seed: number): () => number {

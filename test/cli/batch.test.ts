@@ -6,7 +6,6 @@
  * stopped by an authentication or quota failure, --rpm, and a 429 pausing the whole pool.
  */
 import type { ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import type http from 'node:http';
 import path from 'node:path';
@@ -14,29 +13,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { makeImage, tempDir } from '../helpers/images.js';
-import { answer, serverPool } from '../helpers/server.js';
+import { answer, requestImageHash, serverPool, sha256 } from '../helpers/server.js';
 import type { Handler, RecordedRequest } from '../helpers/server.js';
 
 const serve = serverPool();
-
-function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
-/** The sha256 of the (single) image a chat request carries, from its base64 data URL. */
-function requestImageHash(req: RecordedRequest): string {
-  const messages = req.json?.messages as { role: string; content: unknown }[] | undefined;
-  const user = messages?.find((m) => m.role === 'user');
-  const parts = (Array.isArray(user?.content) ? user.content : []) as {
-    type: string;
-    image_url?: { url: string };
-  }[];
-  const urls = parts.filter((p) => p.type === 'image_url').map((p) => p.image_url?.url ?? '');
-  if (urls.length !== 1) throw new Error(`expected one image in the request, got ${urls.length}`);
-  const match = /^data:image\/png;base64,(.*)$/s.exec(urls[0]!);
-  if (!match) throw new Error(`not a PNG data URL: ${urls[0]!.slice(0, 60)}`);
-  return sha256(Buffer.from(match[1]!, 'base64'));
-}
 
 let root: string;
 /** Every image written by this file: name (relative to root, as the CLI shows it) ⇄ hash. */

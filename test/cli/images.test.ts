@@ -8,13 +8,27 @@ import { randomBytes } from 'node:crypto';
 import { copyFile, link, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
-import type { Sharp } from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, runCli } from '../helpers/cli.js';
 import type { CliResult } from '../helpers/cli.js';
 import { tempDir } from '../helpers/images.js';
 import { answer, errorHandler, okHandler, serverPool } from '../helpers/server.js';
 import type { Handler, RecordedRequest, TestServer } from '../helpers/server.js';
+import {
+  BLUE,
+  decode,
+  expectColour,
+  expectNoMetadata,
+  expectSplit,
+  expectTurnedClockwise,
+  GREEN,
+  hasGpsLatitude,
+  noise,
+  phoneJpeg,
+  RED,
+  splitRaw,
+  type Rgb,
+} from '../helpers/pixels.js';
 
 const KEY = 'sk-images-test-7f3a9c1e5b2d4680-SECRET';
 const ERROR_PREFIX = 'describe-image: error: ';
@@ -24,153 +38,8 @@ const COST_LINE = 'cost: ~$0.0040 (estimate: $2.50/M in, $10.00/M out)';
 /** What stderr holds after a successful single answer. */
 const USAGE_LINES = `${USAGE_LINE}\n${COST_LINE}\n`;
 
-type Rgb = readonly [number, number, number];
-const RED: Rgb = [220, 30, 20];
-const BLUE: Rgb = [20, 30, 220];
-const GREEN: Rgb = [30, 200, 40];
-
 // ---------------------------------------------------------------------------------------------
 // Images
-
-/**
- * Raw pixels: left half red, right half blue; with `marker`, the top-left quarter block is
- * green (so a rotation and a mirror image can be told apart); with `alphaBottom`, the bottom
- * half is fully transparent.
- */
-function splitRaw(
-  width: number,
-  height: number,
-  opts: { alphaBottom?: boolean; marker?: boolean } = {},
-): Sharp {
-  const channels = opts.alphaBottom ? 4 : 3;
-  const row = (y: number): Buffer => {
-    const out = Buffer.alloc(width * channels);
-    for (let x = 0; x < width; x++) {
-      const colour =
-        opts.marker && x < width / 4 && y < height / 4 ? GREEN : x < width / 2 ? RED : BLUE;
-      out.set(colour, x * channels);
-      if (channels === 4) out[x * channels + 3] = y >= height / 2 ? 0 : 255;
-    }
-    return out;
-  };
-  const rows: Buffer[] = [];
-  let previousKind = '';
-  let previous: Buffer = Buffer.alloc(0);
-  for (let y = 0; y < height; y++) {
-    const kind = `${opts.marker && y < height / 4}${opts.alphaBottom && y >= height / 2}`;
-    if (kind !== previousKind) {
-      previous = row(y);
-      previousKind = kind;
-    }
-    rows.push(previous);
-  }
-  return sharp(Buffer.concat(rows), { raw: { width, height, channels } });
-}
-
-function noise(width: number, height: number): Sharp {
-  return sharp(randomBytes(width * height * 3), { raw: { width, height, channels: 3 } });
-}
-
-const EXIF = {
-  IFD0: { Make: 'AcmePhone', Model: 'Acme 12 Pro' },
-  IFD3: {
-    GPSLatitudeRef: 'N',
-    GPSLatitude: '48/1 51/1 2400/100',
-    GPSLongitudeRef: 'E',
-    GPSLongitude: '2/1 21/1 300/100',
-  },
-};
-
-/** A JPEG with EXIF orientation `orientation`, GPS tags and a camera make. */
-function phoneJpeg(width: number, height: number, orientation: number): Promise<Buffer> {
-  return splitRaw(width, height, { marker: true })
-    .jpeg({ quality: 90 })
-    .withExif(EXIF)
-    .withMetadata({ orientation })
-    .toBuffer();
-}
-
-/** GPSLatitude 48/1 51/1 2400/100 as six 32-bit rationals, in either byte order. */
-function hasGpsLatitude(bytes: Buffer): boolean {
-  const values = [48, 1, 51, 1, 2400, 100];
-  const be = Buffer.alloc(24);
-  const le = Buffer.alloc(24);
-  values.forEach((v, i) => {
-    be.writeUInt32BE(v, i * 4);
-    le.writeUInt32LE(v, i * 4);
-  });
-  return bytes.includes(be) || bytes.includes(le);
-}
-
-interface Decoded {
-  width: number;
-  height: number;
-  /** RGBA of one pixel. */
-  at(x: number, y: number): number[];
-}
-
-async function decode(data: Buffer): Promise<Decoded> {
-  const { data: px, info } = await sharp(data)
-    .ensureAlpha()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  return {
-    width: info.width,
-    height: info.height,
-    at: (x, y) => Array.from(px.subarray((y * info.width + x) * 4, (y * info.width + x) * 4 + 4)),
-  };
-}
-
-function expectColour(pixel: number[], colour: Rgb, alpha = 255, tolerance = 40): void {
-  const [r, g, b, a] = pixel as [number, number, number, number];
-  const off = Math.max(
-    Math.abs(r - colour[0]),
-    Math.abs(g - colour[1]),
-    Math.abs(b - colour[2]),
-    Math.abs(a - alpha),
-  );
-  expect(
-    off,
-    `pixel ${JSON.stringify(pixel)} vs ${JSON.stringify(colour)} a=${alpha}`,
-  ).toBeLessThanOrEqual(tolerance);
-}
-
-/** The 96×64 split picture: left red, right blue (bottom half transparent with alpha). */
-async function expectSplit(data: Buffer, alphaBottom = false): Promise<void> {
-  const d = await decode(data);
-  expect([d.width, d.height]).toEqual([96, 64]);
-  expectColour(d.at(10, 10), RED);
-  expectColour(d.at(85, 10), BLUE);
-  if (alphaBottom) {
-    expect(d.at(10, 55)[3]).toBe(0);
-    expect(d.at(85, 55)[3]).toBe(0);
-  } else {
-    expectColour(d.at(10, 55), RED);
-    expectColour(d.at(85, 55), BLUE);
-  }
-}
-
-/** Stored left red / right blue / green marker top-left, turned 90° clockwise. */
-function expectTurnedClockwise(d: Decoded): void {
-  const { width: w, height: h } = d;
-  expectColour(d.at(Math.floor(w * 0.1), Math.floor(h * 0.05)), RED);
-  expectColour(d.at(Math.floor(w * 0.9), Math.floor(h * 0.05)), GREEN);
-  expectColour(d.at(Math.floor(w * 0.1), Math.floor(h * 0.4)), RED);
-  expectColour(d.at(Math.floor(w * 0.1), Math.floor(h * 0.9)), BLUE);
-  expectColour(d.at(Math.floor(w * 0.9), Math.floor(h * 0.9)), BLUE);
-}
-
-async function expectNoMetadata(bytes: Buffer): Promise<void> {
-  const meta = await sharp(bytes).metadata();
-  expect(meta.exif).toBeUndefined();
-  expect(meta.xmp).toBeUndefined();
-  expect(meta.iptc).toBeUndefined();
-  expect(meta.orientation ?? 1).toBe(1);
-  expect(bytes.includes('Exif')).toBe(false);
-  expect(bytes.includes('AcmePhone')).toBe(false);
-  expect(bytes.includes('GPS')).toBe(false);
-  expect(hasGpsLatitude(bytes)).toBe(false);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Requests and output
@@ -356,7 +225,7 @@ describe('formats: what the server receives', () => {
         64,
         alpha,
       ]);
-      await expectSplit(got.bytes, alpha);
+      await expectSplit(got.bytes, { alphaBottom: alpha });
       await expectNoMetadata(got.bytes);
     },
   );

@@ -8,42 +8,13 @@ import { readFileSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Ajv2020 } from 'ajv/dist/2020.js';
-import type { ValidateFunction } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findPreset } from '../../src/presets.js';
 import { ROOT, runCli, type CliOptions } from '../helpers/cli.js';
 import { makeImage, tempDir } from '../helpers/images.js';
 import { answer, completionBody, serverPool, sseBody } from '../helpers/server.js';
 import type { Handler, RecordedRequest } from '../helpers/server.js';
-
-// ---------------------------------------------------------------------------------------------
-// The OpenAPI request schema (see test/api/request.test.ts for why `nullable` is rewritten)
-
-function openApiToJsonSchema(node: unknown): unknown {
-  if (Array.isArray(node)) return node.map(openApiToJsonSchema);
-  if (typeof node !== 'object' || node === null) return node;
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(node)) {
-    if (key === 'nullable' && typeof value === 'boolean') continue;
-    out[key] = openApiToJsonSchema(value);
-  }
-  return (node as { nullable?: unknown }).nullable === true
-    ? { anyOf: [out, { type: 'null' }] }
-    : out;
-}
-
-const ajv = new Ajv2020({ strict: false, allErrors: true });
-ajv.addFormat('uri', (text: string) => URL.canParse(text));
-ajv.addSchema(
-  openApiToJsonSchema(
-    JSON.parse(readFileSync(path.join(ROOT, 'test/fixtures/openapi-chat.json'), 'utf8')),
-  ) as object,
-  'openapi-chat',
-);
-const validateRequest: ValidateFunction = ajv.compile({
-  $ref: 'openapi-chat#/$defs/CreateChatCompletionRequest',
-});
+import { expectValidRequest } from '../helpers/openapi.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -184,7 +155,7 @@ describe('the natural form on stdout', () => {
     expect(server.requests).toHaveLength(1);
 
     const body = server.requests[0]!.json;
-    expect(validateRequest(body), JSON.stringify(validateRequest.errors, null, 1)).toBe(true);
+    expectValidRequest(body);
     if (image === 'cat.png')
       expect(JSON.stringify(body)).toContain('"url":"data:image/png;base64,');
     const [name, schema] =
@@ -506,7 +477,7 @@ describe('the request', () => {
     const server = await serve(answers('{"total": 1, "currency": "EUR"}'));
     await run(['--base-url', server.baseUrl, '--json', '--schema', 'receipt.json', CAT]);
     const body = server.requests[0]!.json;
-    expect(validateRequest(body), JSON.stringify(validateRequest.errors)).toBe(true);
+    expectValidRequest(body);
     expect(body.stream).toBe(false);
     expect('stream_options' in body).toBe(false);
   });

@@ -3,11 +3,8 @@
  * (checked against OpenAI's OpenAPI `CreateChatCompletionRequest`), checking an answer, and
  * how it is presented. askModel's retry is exercised against a real loopback server.
  */
-import { readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Ajv2020 } from 'ajv/dist/2020.js';
-import type { ValidateFunction } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient } from '../../src/api/client.js';
 import { buildChatRequest, materializeBody } from '../../src/api/request.js';
@@ -28,40 +25,7 @@ import { Reporter } from '../../src/ui/reporter.js';
 import { chalkFor } from '../../src/ui/colors.js';
 import { tempDir } from '../helpers/images.js';
 import { answer, serverPool } from '../helpers/server.js';
-
-// ---------------------------------------------------------------------------------------------
-// The OpenAPI schema as a JSON Schema validator (as in test/api/request.test.ts)
-
-/** OpenAPI 3.0's `nullable: true` is rewritten as `anyOf: [schema, {type: null}]`. */
-function openApiToJsonSchema(node: unknown): unknown {
-  if (Array.isArray(node)) return node.map(openApiToJsonSchema);
-  if (typeof node !== 'object' || node === null) return node;
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(node)) {
-    if (key === 'nullable' && typeof value === 'boolean') continue;
-    out[key] = openApiToJsonSchema(value);
-  }
-  return (node as { nullable?: unknown }).nullable === true
-    ? { anyOf: [out, { type: 'null' }] }
-    : out;
-}
-
-const openapi = new Ajv2020({ strict: false, allErrors: true });
-openapi.addFormat('uri', (text: string) => URL.canParse(text));
-openapi.addSchema(
-  openApiToJsonSchema(
-    JSON.parse(readFileSync(new URL('../fixtures/openapi-chat.json', import.meta.url), 'utf8')),
-  ) as object,
-  'openapi-chat',
-);
-const validateRequest: ValidateFunction = openapi.compile({
-  $ref: 'openapi-chat#/$defs/CreateChatCompletionRequest',
-});
-
-function expectValidRequest(body: unknown): void {
-  const ok = validateRequest(body);
-  expect(ok, JSON.stringify(validateRequest.errors, null, 1)).toBe(true);
-}
+import { expectValidRequest, validateRequest } from '../helpers/openapi.js';
 
 /** Problems with a schema under OpenAI's strict mode, recursively. */
 function strictProblems(schema: unknown, at = '#'): string[] {

@@ -2,6 +2,7 @@
  * A real HTTP server on 127.0.0.1, port 0, standing in for an OpenAI-compatible API.
  * Tests give it a handler; it records every request (headers and parsed body).
  */
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach } from 'vitest';
@@ -187,4 +188,24 @@ export function errorHandler(
     });
     res.end(text);
   };
+}
+
+/** sha256 of some bytes, in hex. */
+export function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** The sha256 of the (single) image a chat request carries, from its base64 data URL. */
+export function requestImageHash(req: RecordedRequest): string {
+  const messages = req.json?.messages as { role: string; content: unknown }[] | undefined;
+  const user = messages?.find((m) => m.role === 'user');
+  const parts = (Array.isArray(user?.content) ? user.content : []) as {
+    type: string;
+    image_url?: { url: string };
+  }[];
+  const urls = parts.filter((p) => p.type === 'image_url').map((p) => p.image_url?.url ?? '');
+  if (urls.length !== 1) throw new Error(`expected one image in the request, got ${urls.length}`);
+  const match = /^data:image\/png;base64,(.*)$/s.exec(urls[0]!);
+  if (!match) throw new Error(`not a PNG data URL: ${urls[0]!.slice(0, 60)}`);
+  return sha256(Buffer.from(match[1]!, 'base64'));
 }

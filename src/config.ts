@@ -24,9 +24,6 @@ export const DEFAULT_PROMPT = 'What is in this image?';
 export const DEFAULT_TIMEOUT_S = 120;
 export const DEFAULT_RETRIES = 2;
 
-/** Variables that may hold the API key for the default provider, in order of precedence. */
-export const KEY_VARIABLES = ['DESCRIBE_IMAGE_API_KEY', ...PROVIDERS.maxtoken.keyVariables];
-
 export interface Sourced<T> {
   value: T;
   /** e.g. `--model`, `$DESCRIBE_IMAGE_MODEL`, `profile work`, `config file`, `default`. */

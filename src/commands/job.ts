@@ -242,7 +242,7 @@ export async function askModel(
   }
 }
 
-export function addUsage(a: Usage | undefined, b: Usage | undefined): Usage | undefined {
+function addUsage(a: Usage | undefined, b: Usage | undefined): Usage | undefined {
   if (!a) return b;
   if (!b) return a;
   const sum: Usage = {

@@ -67,11 +67,6 @@ function countingFor(model: string): Counting | undefined {
   return FAMILIES.find((f) => f.pattern.test(id))?.counting;
 }
 
-/** Whether the model's image token counting is known. */
-export function knowsImageTokens(model: string): boolean {
-  return countingFor(model) !== undefined;
-}
-
 const PATCH = 32;
 const PATCH_CAP = 1536;
 

@@ -17,6 +17,7 @@ import { OUTPUT_CLOSED } from '../deps.js';
 import type { ExpandedInput, InputPlan } from '../input/expand.js';
 import { failureRecord, jsonLine, successRecord, type ResultRecord } from '../render/json.js';
 import { formatSummary, type BatchStats } from '../render/summary.js';
+import { sanitizeForTerminal } from '../render/sanitize.js';
 import { formatAnswer, header } from '../render/text.js';
 import { JsonlFile, readFinished } from '../output/jsonl-file.js';
 import { sidecarPath, writeSidecar, sidecarExists } from '../output/sidecar.js';
@@ -136,7 +137,12 @@ export async function runBatch(job: Job, ctx: RunContext, plan: InputPlan): Prom
     if (file) file.append(jsonLine(rec));
     if (jsonOut) print(jsonLine(rec));
     if (textOut) {
-      ordered.settle(index, text === undefined ? undefined : `${header(rec.image)}\n${text}`);
+      ordered.settle(
+        index,
+        text === undefined
+          ? undefined
+          : `${header(sanitize ? sanitizeForTerminal(rec.image) : rec.image)}\n${text}`,
+      );
     }
   };
 

@@ -20,15 +20,13 @@ import {
   forImage,
   imageReport,
   modelOf,
+  oneRequestInputs,
   prepareImage,
   type Answer,
   type Job,
   type PreparedImage,
   type RunContext,
 } from './job.js';
-
-/** Most images in one request (OpenAI's limit). */
-const MAX_IMAGES_PER_REQUEST = 500;
 
 export async function describe(job: Job, ctx: RunContext): Promise<number> {
   const { deps, reporter } = ctx;
@@ -47,17 +45,7 @@ export async function describe(job: Job, ctx: RunContext): Promise<number> {
     const { runBatch } = await import('./batch.js');
     return runBatch(job, ctx, plan);
   }
-  const args: ImageArg[] = [];
-  for await (const input of plan.inputs) {
-    args.push(input.arg);
-    if (args.length > MAX_IMAGES_PER_REQUEST) {
-      throw new UsageError(
-        `--together sends at most ${MAX_IMAGES_PER_REQUEST} images in one request`,
-      );
-    }
-  }
-  if (args.length === 0) throw new UsageError('no image given');
-  return describeTogether(job, ctx, args);
+  return describeTogether(job, ctx, await oneRequestInputs(plan));
 }
 
 /** Local servers serve whatever model they loaded: ask which (GET /models). */

@@ -7,7 +7,6 @@
 import { chatCompletionsUrl, displayBody } from '../api/request.js';
 import { ExitCode, exitCodeFor } from '../errors.js';
 import type { InputPlan } from '../input/expand.js';
-import type { ImageArg } from '../input/images.js';
 import { estimateImageTokens } from '../input/tokens.js';
 import { formatCount } from '../render/text.js';
 import { formatUsd, priceFor } from '../pricing.js';
@@ -19,6 +18,7 @@ import {
   imageReport,
   prepareImage,
   modelOf,
+  oneRequestInputs,
   type Job,
   type PreparedImage,
   type RunContext,
@@ -61,8 +61,7 @@ export async function dryRun(job: Job, ctx: RunContext, plan: InputPlan): Promis
 
   try {
     if (oneRequest) {
-      const args: ImageArg[] = [];
-      for await (const input of plan.inputs) args.push(input.arg);
+      const args = await oneRequestInputs(plan);
       send(await Promise.all(args.map((arg) => prepareImage(arg, job, ctx, client))));
     } else {
       for await (const input of plan.inputs) {

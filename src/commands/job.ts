@@ -8,7 +8,8 @@ import { buildChatRequest, type ChatRequestPayload, type ImageSource } from '../
 import type { Completion, ImageDetail, Usage } from '../api/types.js';
 import type { Price } from '../config.js';
 import type { Deps } from '../deps.js';
-import { DescribeImageError, InputError, SchemaMismatchError } from '../errors.js';
+import { DescribeImageError, InputError, SchemaMismatchError, UsageError } from '../errors.js';
+import type { InputPlan } from '../input/expand.js';
 import { checkImageBytes, readImage, type ImageArg, type ImageBytes } from '../input/images.js';
 import { prepareBytes, type PreparedBytes } from '../input/prepare.js';
 import { MIME_BY_FORMAT } from '../input/sniff.js';
@@ -118,6 +119,24 @@ export interface PreparedImage {
   source: ImageSource;
   /** What preparation did (undefined for a URL passed through). */
   prepared: PreparedBytes | undefined;
+}
+
+/** Most images in one request (OpenAI's limit). */
+const MAX_IMAGES_PER_REQUEST = 500;
+
+/** Every input of the run, for one request (one image, or --together): at most 500, at least 1. */
+export async function oneRequestInputs(plan: InputPlan): Promise<ImageArg[]> {
+  const args: ImageArg[] = [];
+  for await (const input of plan.inputs) {
+    args.push(input.arg);
+    if (args.length > MAX_IMAGES_PER_REQUEST) {
+      throw new UsageError(
+        `--together sends at most ${MAX_IMAGES_PER_REQUEST} images in one request`,
+      );
+    }
+  }
+  if (args.length === 0) throw new UsageError('no image given');
+  return args;
 }
 
 /** Largest image `--download` fetches. */

@@ -10,6 +10,7 @@ import type { Metadata, Sharp } from 'sharp';
 import type { ImageDetail } from '../api/types.js';
 import { InputError } from '../errors.js';
 import type { ImageBytes } from './images.js';
+import { pngPixelsWhole, readPngLayout } from './png.js';
 import {
   CONVERTIBLE_FORMATS,
   MIME_BY_FORMAT,
@@ -76,7 +77,6 @@ export async function prepareBytes(
   opts: PrepareOptions,
   now: () => number = Date.now,
 ): Promise<PreparedBytes> {
-  const sharp = loadSharp();
   const started = now();
   const sendable = opts.sendable ?? SENDABLE_FORMATS;
   const label = image.name === '-' ? 'standard input' : image.name;
@@ -92,30 +92,38 @@ export async function prepareBytes(
     );
   }
 
-  if (opts.original) {
-    if (!sendable.includes(image.format)) {
-      throw fail(
-        `--original sends the file as it is, but ${image.format.toUpperCase()} is not a format the server accepts; leave out --original to convert it`,
-      );
-    }
-    const input = sharp(image.data, { failOn: 'error' });
-    const meta = await readMetadata(input, image.format, fail);
-    await decodeCheck(input, image.format, fail);
-    const facts: ImageFacts = {
-      format: image.format,
-      width: meta.width,
-      height: meta.pageHeight ?? meta.height,
-      bytes: image.data.length,
-    };
+  if (opts.original && !sendable.includes(image.format)) {
+    throw fail(
+      `--original sends the file as it is, but ${image.format.toUpperCase()} is not a format the server accepts; leave out --original to convert it`,
+    );
+  }
+
+  // The exact bytes go, once checked.
+  const unchanged = (facts: ImageFacts, notes: string[] = []): PreparedBytes => {
     checkSize(facts.bytes, label);
     return {
       mime: image.mime,
       data: image.data,
       original: facts,
       sent: facts,
-      notes: [],
+      notes,
       ms: now() - started,
     };
+  };
+  const png = await wholePngToSend(image, opts, sendable);
+  if (png) return unchanged(png);
+
+  const sharp = loadSharp();
+  if (opts.original) {
+    const input = sharp(image.data, { failOn: 'error' });
+    const meta = await readMetadata(input, image.format, fail);
+    await decodeCheck(input, image.format, fail);
+    return unchanged({
+      format: image.format,
+      width: meta.width,
+      height: meta.pageHeight ?? meta.height,
+      bytes: image.data.length,
+    });
   }
 
   const notes: string[] = [];
@@ -186,15 +194,7 @@ export async function prepareBytes(
   if (untouched) {
     // Already right: send the exact bytes, after checking that every pixel decodes.
     await decodeCheck(input, image.format, fail);
-    checkSize(image.data.length, label);
-    return {
-      mime: image.mime,
-      data: image.data,
-      original,
-      sent: original,
-      notes,
-      ms: now() - started,
-    };
+    return unchanged(original, notes);
   }
 
   let pipeline = input.autoOrient();
@@ -227,6 +227,28 @@ export async function prepareBytes(
     notes,
     ms: now() - started,
   };
+}
+
+/**
+ * A PNG that goes as it is (already within the target size, no metadata to strip, or
+ * --original), proved whole without sharp (see png.ts); undefined when sharp must decide.
+ */
+async function wholePngToSend(
+  image: ImageBytes,
+  opts: PrepareOptions,
+  sendable: readonly ImageFormat[],
+): Promise<ImageFacts | undefined> {
+  if (image.format !== 'png' || !sendable.includes('png')) return undefined;
+  const layout = readPngLayout(image.data);
+  if (!layout || layout.animated) return undefined;
+  if (!opts.original) {
+    if (layout.metadata && !opts.keepMetadata) return undefined;
+    const target = targetSize(layout, opts.detail, opts.maxSize);
+    if (target.width < layout.width || target.height < layout.height) return undefined;
+  }
+  if (!(await pngPixelsWhole(layout))) return undefined;
+  const { width, height } = layout;
+  return { format: 'png', width, height, bytes: image.data.length };
 }
 
 function encode(pipeline: Sharp, format: ImageFormat): Sharp {

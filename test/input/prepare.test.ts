@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { crc32, deflateSync, inflateSync } from 'node:zlib';
 import path from 'node:path';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -455,6 +456,41 @@ describe('broken files are input errors naming the file', () => {
     const idat = bad.indexOf('IDAT');
     for (let i = idat + 100; i < idat + 3000; i++) bad[i]! ^= 0x55;
     await expectInputError(prepare('bad.png', bad), 'bad.png');
+  });
+
+  it('a PNG of the right size whose CRCs are right but whose pixels are not', async () => {
+    // The plain-JavaScript check (png.ts) refuses these, and sharp has the last word.
+    const good = await noise(30, 20).png({ compressionLevel: 0 }).toBuffer();
+    const idat = good.indexOf('IDAT');
+    const length = good.readUInt32BE(idat - 4);
+    const data = inflateSync(good.subarray(idat + 4, idat + 4 + length));
+    const rowBytes = 1 + 30 * 3;
+    const withData = (raw: Buffer): Buffer => {
+      const z = deflateSync(raw);
+      const head = Buffer.alloc(8);
+      head.writeUInt32BE(z.length, 0);
+      head.write('IDAT', 4, 'latin1');
+      const crc = Buffer.alloc(4);
+      crc.writeUInt32BE(crc32(z, crc32(head.subarray(4))), 0);
+      return Buffer.concat([
+        good.subarray(0, idat - 4),
+        head,
+        z,
+        crc,
+        good.subarray(idat + 8 + length),
+      ]);
+    };
+    expect(
+      Buffer.from((await prepare('same.png', withData(data))).data).equals(withData(data)),
+    ).toBe(true);
+    await expectInputError(
+      prepare('short.png', withData(data.subarray(0, 10 * rowBytes))),
+      'short.png',
+    );
+    await expectInputError(
+      prepare('filter.png', withData(Buffer.from(data).fill(9, 3 * rowBytes, 3 * rowBytes + 1))),
+      'filter.png',
+    );
   });
 
   it('a PNG signature followed by garbage', async () => {

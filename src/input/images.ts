@@ -2,7 +2,8 @@
  * Image arguments: what each one is (file, URL, data URL, stdin), and the bytes of the local
  * ones, checked to be an image before any request is made.
  */
-import { open, stat } from 'node:fs/promises';
+import { closeSync, fstatSync, open, read, readFile, readSync } from 'node:fs';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import { InputError, UsageError } from '../errors.js';
 import type { InStream } from '../deps.js';
@@ -16,6 +17,11 @@ export type ImageArg =
 
 /** Largest local input read into memory, before any preparation. */
 export const MAX_INPUT_BYTES = 256 * 1024 * 1024;
+/** Files up to this size are read without the thread pool. */
+const SYNC_READ_MAX = 1024 * 1024;
+const readAt = promisify(read);
+const openFile = promisify(open);
+const readWhole = promisify(readFile);
 
 export const STDIN_NAME = '-';
 
@@ -118,9 +124,14 @@ export async function checkImageBytes(
 
 async function readLocalFile(file: string, cwd: string): Promise<Uint8Array> {
   const full = path.resolve(cwd, file);
-  let handle;
+  let fd: number | undefined;
   try {
-    const info = await stat(full);
+    // Opened on the thread pool (a slow disk or network mount stalls nothing else), then
+    // checked and, when small, read with blocking calls: for a file the open has just found
+    // that takes microseconds, where fs/promises' FileHandle costs ~250 µs of this thread's
+    // time per file, and a batch reads thousands of files while answers stream in.
+    fd = await openFile(full, 'r');
+    const info = fstatSync(fd);
     if (info.isDirectory())
       throw new InputError(`${file}: is a directory; give the image files in it`);
     if (info.size > MAX_INPUT_BYTES) {
@@ -128,13 +139,26 @@ async function readLocalFile(file: string, cwd: string): Promise<Uint8Array> {
         `${file}: too large (${(info.size / 1048576).toFixed(0)} MB); the limit is 256 MB`,
       );
     }
-    handle = await open(full, 'r');
-    return await handle.readFile();
+    // A pipe (`<(…)`) has no size: read it to the end.
+    if (!info.isFile()) return await readWhole(fd);
+    // A large file is read on the thread pool, so as not to stall requests in flight.
+    const data = Buffer.allocUnsafe(info.size);
+    const sync = info.size <= SYNC_READ_MAX;
+    let filled = 0;
+    while (filled < data.length) {
+      const want = data.length - filled;
+      const got = sync
+        ? readSync(fd, data, filled, want, filled)
+        : (await readAt(fd, data, filled, want, filled)).bytesRead;
+      if (got === 0) break;
+      filled += got;
+    }
+    return data.subarray(0, filled);
   } catch (error) {
     if (error instanceof InputError) throw error;
     throw fileError(file, error);
   } finally {
-    await handle?.close();
+    if (fd !== undefined) closeSync(fd);
   }
 }
 

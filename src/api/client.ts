@@ -102,6 +102,9 @@ export interface RetryInfo {
 /** Set on an error once answer text has been handed to `onText`: it must not be retried. */
 const delivered = new WeakSet<object>();
 
+/** Bodies up to this size are sent as one buffer (cheaper than a stream for many small ones). */
+const WHOLE_BODY_MAX = 1024 * 1024;
+
 export class ApiClient {
   readonly endpoint: string;
   private readonly opts: ClientOptions;
@@ -243,7 +246,8 @@ export class ApiClient {
     });
     const started = Date.now();
     this.log(
-      `POST ${this.endpoint} (${body.length.toLocaleString('en-US')} bytes, stream: ${payload.body.stream})`,
+      () =>
+        `POST ${this.endpoint} (${body.length.toLocaleString('en-US')} bytes, stream: ${payload.body.stream})`,
     );
 
     let response: Dispatcher.ResponseData;
@@ -251,7 +255,11 @@ export class ApiClient {
       response = await this.request(this.endpoint, {
         method: 'POST',
         headers,
-        body: Readable.from(body.chunks(), { objectMode: false }),
+        // A small body goes as one buffer; a large one is streamed, never whole in memory.
+        body:
+          body.length <= WHOLE_BODY_MAX
+            ? Buffer.concat([...body.chunks()], body.length)
+            : Readable.from(body.chunks(), { objectMode: false }),
         signal: options.signal,
         headersTimeout: this.opts.timeoutMs,
         bodyTimeout: this.opts.timeoutMs,
@@ -266,7 +274,8 @@ export class ApiClient {
     };
     const requestId = header('x-request-id') ?? header('apim-request-id') ?? header('request-id');
     this.log(
-      `${response.statusCode} after ${Date.now() - started} ms` +
+      () =>
+        `${response.statusCode} after ${Date.now() - started} ms` +
         (requestId ? `, x-request-id ${requestId}` : '') +
         ` (${header('content-type') ?? 'no content-type'})`,
     );
@@ -579,8 +588,9 @@ export class ApiClient {
     });
   }
 
-  private log(line: string): void {
-    this.opts.log?.(line);
+  /** A `--debug` line; a function when it costs something to build. */
+  private log(line: string | (() => string)): void {
+    if (this.opts.log) this.opts.log(typeof line === 'string' ? line : line());
   }
 
   /** Closes pooled connections. */

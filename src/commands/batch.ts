@@ -86,8 +86,9 @@ export async function runBatch(job: Job, ctx: RunContext, plan: InputPlan): Prom
   const progress = new Progress(reporter, {
     enabled: Boolean(deps.stderr.isTTY) && !job.quiet && !isCI(deps.env),
     now: () => deps.now(),
-    total: plan.total,
   });
+  // Only the progress line needs the total: counted beside the batch, which starts at once.
+  if (progress.enabled) void plan.count().then((total) => progress.setTotal(total));
   // stdout may be the terminal the progress line is on: move it out of the way first.
   const print = (text: string): void => progress.above(() => deps.stdout.write(text));
   let printed = 0;

@@ -86,8 +86,11 @@ export interface InputPlan {
   inputs: AsyncIterable<ExpandedInput>;
   /** More than one image may come (several arguments, a glob, a directory, --files-from). */
   multiple: boolean;
-  /** How many distinct images, when known before the run (not with --files-from). */
-  total: number | undefined;
+  /**
+   * Counts the distinct images by walking the arguments once more (names only), for a
+   * progress total; undefined with --files-from, which is read once, or if the walk fails.
+   */
+  count(): Promise<number | undefined>;
 }
 
 /**
@@ -105,19 +108,21 @@ export async function planInputs(
   }
   const planned: Planned[] = [];
   for (const input of inputs) planned.push(await plan(input, opts));
-  // Count the distinct images now (names only; directories are walked once more later).
-  let total: number | undefined;
-  if (opts.filesFrom === undefined) {
-    const keys = new Set<string>();
-    for await (const input of iterate(planned, { cwd: opts.cwd, stdin: opts.stdin }))
-      keys.add(input.key);
-    total = keys.size;
-  }
   return {
     inputs: iterate(planned, opts),
     multiple:
       opts.filesFrom !== undefined || planned.length > 1 || planned.some((p) => p.kind !== 'one'),
-    total,
+    count: async () => {
+      if (opts.filesFrom !== undefined) return undefined;
+      const keys = new Set<string>();
+      try {
+        for await (const input of iterate(planned, { cwd: opts.cwd, stdin: opts.stdin }))
+          keys.add(input.key);
+      } catch {
+        return undefined;
+      }
+      return keys.size;
+    },
   };
 }
 

@@ -28,9 +28,18 @@ export class Progress {
     }
   }
 
+  get enabled(): boolean {
+    return this.opts.enabled;
+  }
+
   /** Images found so far (the total, once the list is read to its end). */
   setSeen(seen: number): void {
     this.seen = seen;
+  }
+
+  /** How many images the run has in all, once counted (the count runs beside the batch). */
+  setTotal(total: number | undefined): void {
+    this.opts.total = total;
   }
 
   update(stats: BatchStats): void {

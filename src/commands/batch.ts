@@ -16,7 +16,7 @@ import { isQuotaError } from '../api/errors.js';
 import { OUTPUT_CLOSED } from '../deps.js';
 import type { ExpandedInput, InputPlan } from '../input/expand.js';
 import { failureRecord, jsonLine, successRecord, type ResultRecord } from '../render/json.js';
-import { formatSummary, type BatchStats } from '../render/summary.js';
+import { emptyStats, formatSummary } from '../render/summary.js';
 import { sanitizeForTerminal } from '../render/sanitize.js';
 import { formatAnswer, header } from '../render/text.js';
 import { JsonlFile, readFinished } from '../output/jsonl-file.js';
@@ -54,22 +54,7 @@ const RATE_LIMIT_RETRIES = 20;
 export async function runBatch(job: Job, ctx: RunContext, plan: InputPlan): Promise<number> {
   const { deps, reporter } = ctx;
   const started = deps.now();
-  const stats: BatchStats = {
-    total: 0,
-    succeeded: 0,
-    failed: 0,
-    skipped: 0,
-    notAttempted: 0,
-    interrupted: 0,
-    promptTokens: 0,
-    completionTokens: 0,
-    cost: 0,
-    costKnown: true,
-    elapsedMs: 0,
-    failures: [],
-    notAttemptedNames: [],
-    stopReason: undefined,
-  };
+  const stats = emptyStats();
   let firstFailure: { index: number; code: number } | undefined;
   // Mutated from callbacks: kept in one object so the checks below see the live values.
   const state = { stopping: false, interrupted: false, lastSuccessAt: -Infinity };

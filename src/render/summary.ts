@@ -33,6 +33,26 @@ export interface SummaryLine {
   important: boolean;
 }
 
+/** A batch's counters before its first image. */
+export function emptyStats(): BatchStats {
+  return {
+    total: 0,
+    succeeded: 0,
+    failed: 0,
+    skipped: 0,
+    notAttempted: 0,
+    interrupted: 0,
+    promptTokens: 0,
+    completionTokens: 0,
+    cost: 0,
+    costKnown: true,
+    elapsedMs: 0,
+    failures: [],
+    notAttemptedNames: [],
+    stopReason: undefined,
+  };
+}
+
 export function formatDuration(ms: number): string {
   if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
   const s = Math.round(ms / 1000);

@@ -3,7 +3,7 @@
  * batch has started, how often it is redrawn, and how it steps aside for other output.
  */
 import { describe, expect, it } from 'vitest';
-import type { BatchStats } from '../../src/render/summary.js';
+import { emptyStats, type BatchStats } from '../../src/render/summary.js';
 import { chalkFor } from '../../src/ui/colors.js';
 import { Progress } from '../../src/ui/progress.js';
 import { Reporter } from '../../src/ui/reporter.js';
@@ -30,23 +30,7 @@ function setup(opts: { enabled?: boolean; total?: number; columns?: number } = {
 }
 
 function stats(over: Partial<BatchStats> = {}): BatchStats {
-  return {
-    total: 0,
-    succeeded: 0,
-    failed: 0,
-    skipped: 0,
-    notAttempted: 0,
-    interrupted: 0,
-    promptTokens: 0,
-    completionTokens: 0,
-    cost: 0,
-    costKnown: true,
-    elapsedMs: 0,
-    failures: [],
-    notAttemptedNames: [],
-    stopReason: undefined,
-    ...over,
-  };
+  return { ...emptyStats(), ...over };
 }
 
 describe('the progress line', () => {

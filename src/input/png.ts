@@ -14,7 +14,7 @@ import { crc32, inflate, inflateSync } from 'node:zlib';
 export interface PngFacts {
   width: number;
   height: number;
-  /** EXIF, XMP or text chunks: sharp decides what to strip. */
+  /** EXIF, XMP or text chunks: sharp decides what to strip, and EXIF may say to turn it. */
   metadata: boolean;
   /** APNG (an acTL chunk): sharp handles frames. */
   animated: boolean;

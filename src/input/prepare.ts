@@ -232,7 +232,7 @@ export async function prepareBytes(
 }
 
 /**
- * A PNG that goes as it is (already within the target size, no metadata to strip, or
+ * A PNG that goes as it is (already within the target size and with no metadata, or with
  * --original), proved whole without sharp (see png.ts); undefined when sharp must decide.
  */
 async function wholePngToSend(
@@ -244,7 +244,8 @@ async function wholePngToSend(
   const layout = readPngLayout(image.data);
   if (!layout || layout.animated) return undefined;
   if (!opts.original) {
-    if (layout.metadata && !opts.keepMetadata) return undefined;
+    // Metadata is sharp's to judge, --keep-metadata or not: an eXIf chunk may say to turn it.
+    if (layout.metadata) return undefined;
     const target = targetSize(layout, opts.detail, opts.maxSize);
     if (target.width < layout.width || target.height < layout.height) return undefined;
   }

@@ -298,6 +298,15 @@ describe('orientation and metadata', () => {
     expect(r.sent).toBe(r.original);
   });
 
+  it('a PNG whose EXIF says to turn it is turned, with --keep-metadata too', async () => {
+    const turned = await splitRaw(60, 40).png().withMetadata({ orientation: 6 }).toBuffer();
+    for (const keepMetadata of [false, true]) {
+      const r = await prepare('turned.png', turned, { keepMetadata });
+      expect(r.sent, String(keepMetadata)).toMatchObject({ format: 'png', width: 40, height: 60 });
+      expect((await sharp(r.data).metadata()).orientation ?? 1).toBe(1);
+    }
+  });
+
   it('XMP is removed from a PNG of the right size', async () => {
     const xmp =
       '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">' +

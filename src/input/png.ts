@@ -148,8 +148,8 @@ export function scanlines(layout: PngLayout): { rows: number; rowBytes: number }
 }
 
 /**
- * Inflates the image data (on libuv's thread pool when it is large) and checks it holds exactly the
- * promised scanlines, each with a known filter. Resolves false when it does not.
+ * Inflates the image data (on libuv's thread pool when it is large) and checks it holds
+ * exactly the promised scanlines, each with a known filter. Resolves false when it does not.
  */
 export async function pngPixelsWhole(layout: PngLayout): Promise<boolean> {
   const passes = scanlines(layout);

@@ -8,7 +8,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import type http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { jsonLines, runCli, type JsonRecord } from '../helpers/cli.js';
 import { makeImage, tempDir } from '../helpers/images.js';
 import {
   answer,
@@ -166,21 +166,6 @@ function newLog(): FaultLog {
   return { events: [], counts: new Map() };
 }
 
-interface JsonRecord {
-  image: string;
-  index: number;
-  text: string | null;
-  error?: { code: number; message: string; status?: number };
-}
-
-function parseLines(text: string): JsonRecord[] {
-  expect(text === '' || text.endsWith('\n')).toBe(true);
-  return text
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => JSON.parse(l) as JsonRecord);
-}
-
 /** Every image exactly once, each answer the hash of its own bytes. */
 function expectAllDescribedOnce(records: JsonRecord[], set: ImageSet): void {
   expect(records.filter((r) => r.error !== undefined)).toEqual([]);
@@ -222,7 +207,7 @@ describe('transient faults on a seeded 20 % of requests', () => {
 
     expect(r.stderr).not.toContain('describe-image: error:');
     expect(r.code).toBe(0);
-    const records = parseLines(r.stdout);
+    const records = jsonLines(r.stdout);
     expectAllDescribedOnce(records, set);
 
     // The faults really happened, of every kind, on about a fifth of the requests.
@@ -270,7 +255,7 @@ describe('permanent faults', () => {
     reason: RegExp,
   ): void {
     expect(r.code).toBe(7);
-    const records = parseLines(r.stdout);
+    const records = jsonLines(r.stdout);
     expect(records.map((x) => x.image).sort()).toEqual([...set.names].sort());
     for (const rec of records) {
       expect(rec.text).toBeNull();
@@ -302,7 +287,7 @@ describe('permanent faults', () => {
       { cwd: root },
     );
     expectEveryImageFailed(r, /HTTP 500.*the model crashed/);
-    for (const rec of parseLines(r.stdout)) expect(rec.error?.status).toBe(500);
+    for (const rec of jsonLines(r.stdout)) expect(rec.error?.status).toBe(500);
     // --retries 0: one request per image, no second round.
     expect(server.requests).toHaveLength(5);
   });
@@ -369,7 +354,7 @@ describe('retries in a batch', () => {
       cwd: root,
     });
     expect(r.code).toBe(0);
-    expectAllDescribedOnce(parseLines(r.stdout), set);
+    expectAllDescribedOnce(jsonLines(r.stdout), set);
     expect(times).toHaveLength(3);
     // "a little later": after a pause longer than the backoff.
     expect(times[2]! - times[1]!).toBeGreaterThanOrEqual(1000);
@@ -393,7 +378,7 @@ describe('retries in a batch', () => {
     });
     expect(r.stderr).not.toContain('describe-image: error:');
     expect(r.code).toBe(0);
-    expectAllDescribedOnce(parseLines(r.stdout), set);
+    expectAllDescribedOnce(jsonLines(r.stdout), set);
     expect([...counts.values()]).toEqual([4, 4, 4, 4]);
   });
 });

@@ -11,7 +11,7 @@ import type http from 'node:http';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { jsonLines, runCli, type JsonRecord } from '../helpers/cli.js';
 import { makeImage, tempDir } from '../helpers/images.js';
 import { answer, requestImageHash, serverPool, sha256 } from '../helpers/server.js';
 import type { Handler, RecordedRequest } from '../helpers/server.js';
@@ -70,21 +70,6 @@ function textOutput(names: readonly string[]): string {
 
 function headers(stdout: string): string[] {
   return [...stdout.matchAll(/^==> (.*) <==$/gm)].map((m) => m[1]!);
-}
-
-interface JsonRecord {
-  image: string;
-  index: number;
-  text: string | null;
-  error?: { code: number; message: string; status?: number };
-}
-
-function parseLines(text: string): JsonRecord[] {
-  expect(text === '' || text.endsWith('\n'), 'output ends with a newline').toBe(true);
-  return text
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => JSON.parse(l) as JsonRecord);
 }
 
 /** The numbers of the summary line. */
@@ -241,7 +226,7 @@ describe('inputs: directories, globs, --files-from', () => {
       stdin: 'tree/sub/c.png\ntree/a.png\ntree/sub/c.png\n',
     });
     expect(r.code).toBe(0);
-    const records = parseLines(r.stdout);
+    const records = jsonLines(r.stdout);
     expect(records.map((x) => [x.index, x.image, x.text]).sort()).toEqual([
       [0, 'tree/sub/c.png', 'This is tree/sub/c.png.'],
       [1, 'tree/a.png', 'This is tree/a.png.'],
@@ -480,7 +465,7 @@ describe('Ctrl-C and --resume', () => {
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain('interrupted');
     const text1 = await readFile(out, 'utf8');
-    const records1 = parseLines(text1); // every line whole, valid JSON
+    const records1 = jsonLines(text1); // every line whole, valid JSON
     expect(records1.filter((x) => x.error !== undefined)).toEqual([]);
     for (const rec of records1) expect(rec.text).toBe(hashByName.get(rec.image));
     const done1 = new Set(records1.map((x) => x.image));
@@ -516,7 +501,7 @@ describe('Ctrl-C and --resume', () => {
     });
 
     // Together: every image described exactly once, each with its own answer.
-    const all = parseLines(await readFile(out, 'utf8'));
+    const all = jsonLines(await readFile(out, 'utf8'));
     expect(all.slice(0, records1.length)).toEqual(records1);
     const perImage = new Map<string, number>();
     for (const rec of all) {
@@ -659,7 +644,7 @@ describe('--sidecar', () => {
       cwd: root,
     });
     expect(r.code).toBe(0);
-    expect(parseLines(r.stdout)).toHaveLength(4);
+    expect(jsonLines(r.stdout)).toHaveLength(4);
     const files = await readdir(path.join(root, 'sidej'));
     expect(files.filter((f) => f.endsWith('.txt'))).toEqual([]);
     expect(files.filter((f) => f.endsWith('.json')).sort()).toEqual(
@@ -814,7 +799,7 @@ describe('a failure that stops the batch', () => {
       cwd: root,
     });
     expect(r.code).toBe(4);
-    const records = parseLines(r.stdout);
+    const records = jsonLines(r.stdout);
     const ok = records.filter((x) => x.error === undefined);
     const failed = records.filter((x) => x.error !== undefined);
     expect(ok).toHaveLength(5);
@@ -881,7 +866,7 @@ describe('pacing', () => {
       cwd: root,
     });
     expect(r.code).toBe(0);
-    const records = parseLines(r.stdout);
+    const records = jsonLines(r.stdout);
     expect(records.map((x) => x.image).sort()).toEqual([...RL].sort());
     for (const rec of records) expect(rec.text).toBe(`This is ${rec.image}.`);
     // 16 images and the one retry.

@@ -7,7 +7,7 @@
 import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, type CliOptions } from '../helpers/cli.js';
+import { runCli, runCliWithConfig, type CliOptions } from '../helpers/cli.js';
 import { makeImage, tempDir } from '../helpers/images.js';
 import { answer, okHandler, serverPool } from '../helpers/server.js';
 import type { Handler, RecordedRequest, TestServer } from '../helpers/server.js';
@@ -41,11 +41,7 @@ async function writeConfig(value: unknown, mode = 0o600): Promise<string> {
 }
 
 function run(args: string[], config: string, opts: CliOptions = {}) {
-  return runCli(args, {
-    cwd: dir,
-    ...opts,
-    env: { DESCRIBE_IMAGE_CONFIG: config, ...opts.env },
-  });
+  return runCliWithConfig(args, dir, config, opts);
 }
 
 function errorLine(stderr: string): string {

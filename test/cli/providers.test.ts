@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, runCli, type CliOptions } from '../helpers/cli.js';
+import { ROOT, runCliWithConfig, type CliOptions } from '../helpers/cli.js';
 import { makeImage, tempDir } from '../helpers/images.js';
 import { answer, errorHandler, okHandler, serverPool } from '../helpers/server.js';
 import type { Handler, RecordedRequest } from '../helpers/server.js';
@@ -22,11 +22,7 @@ let catPng: Buffer;
 const serve = serverPool();
 
 function run(args: string[], opts: CliOptions = {}) {
-  return runCli(args, {
-    cwd: dir,
-    ...opts,
-    env: { DESCRIBE_IMAGE_CONFIG: path.join(dir, 'no-config.json'), ...opts.env },
-  });
+  return runCliWithConfig(args, dir, path.join(dir, 'no-config.json'), opts);
 }
 
 function fixtureText(name: string): string {

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findPreset } from '../../src/presets.js';
-import { ROOT, runCli, type CliOptions } from '../helpers/cli.js';
+import { jsonLines, ROOT, runCliWithConfig, type CliOptions } from '../helpers/cli.js';
 import { makeImage, tempDir } from '../helpers/images.js';
 import { answer, completionBody, serverPool, sseBody } from '../helpers/server.js';
 import type { Handler, RecordedRequest } from '../helpers/server.js';
@@ -41,11 +41,7 @@ const serve = serverPool();
 
 /** The CLI in `dir`, never reading or writing a real config file. */
 function run(args: string[], opts: CliOptions = {}) {
-  return runCli(args, {
-    cwd: dir,
-    ...opts,
-    env: { DESCRIBE_IMAGE_CONFIG: path.join(dir, 'no-config.json'), ...opts.env },
-  });
+  return runCliWithConfig(args, dir, path.join(dir, 'no-config.json'), opts);
 }
 
 /** Answers each request with the next text (the last one again once they run out). */
@@ -62,13 +58,6 @@ function promptOf(req: RecordedRequest): string {
     req.json.messages as { role: string; content: { type: string; text?: string }[] }[]
   ).find((m) => m.role === 'user');
   return user?.content.find((p) => p.type === 'text')?.text ?? '';
-}
-
-function jsonLines(stdout: string): any[] {
-  return stdout
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => JSON.parse(l) as unknown);
 }
 
 /** Answers the tags preset with the image's file name (a.png: ["a", "image"]). */
@@ -209,7 +198,7 @@ describe('--json: text is the parsed JSON value', () => {
     const server = await serve(answers(JSON.stringify(value)));
     const r = await run(['--base-url', server.baseUrl, '--json', '--preset', name, CAT]);
     expect(r.code).toBe(0);
-    const records = jsonLines(r.stdout);
+    const records = jsonLines<any>(r.stdout);
     expect(records).toHaveLength(1);
     expect(records[0].text).toEqual(text);
     expect(records[0].image).toBe(CAT);
@@ -220,7 +209,7 @@ describe('--json: text is the parsed JSON value', () => {
     const server = await serve(answers('{"total": 12.5, "currency": "EUR"}'));
     const r = await run(['--base-url', server.baseUrl, '--json', '--schema', 'receipt.json', CAT]);
     expect(r.code).toBe(0);
-    const [record] = jsonLines(r.stdout);
+    const [record] = jsonLines<any>(r.stdout);
     expect(record.text).toEqual({ total: 12.5, currency: 'EUR' });
     expect(typeof record.text).toBe('object');
   });
@@ -229,7 +218,7 @@ describe('--json: text is the parsed JSON value', () => {
     const server = await serve(tagsByName);
     const r = await run(['--base-url', server.baseUrl, '--json', '--preset', 'tags', A, B, C]);
     expect(r.code).toBe(0);
-    const records = jsonLines(r.stdout).sort((x, y) => x.index - y.index);
+    const records = jsonLines<any>(r.stdout).sort((x, y) => x.index - y.index);
     expect(records.map((x) => x.image as string)).toEqual([A, B, C]);
     expect(records.map((x) => x.text as unknown)).toEqual([
       ['a', 'image'],
@@ -254,7 +243,7 @@ describe('--json: text is the parsed JSON value', () => {
       B,
     ]);
     expect(r.code).toBe(0);
-    const records = jsonLines(readFileSync(out, 'utf8'));
+    const records = jsonLines<any>(readFileSync(out, 'utf8'));
     expect(records).toHaveLength(2);
     for (const record of records) expect(record.text).toEqual({ total: 1, currency: 'USD' });
   });
@@ -339,7 +328,7 @@ describe('an answer that breaks the schema', () => {
     });
     const r = await run(['--base-url', server.baseUrl, '--json', '--preset', 'tags', A, B]);
     expect(r.code).toBe(6);
-    const records = jsonLines(r.stdout).sort((x, y) => x.index - y.index);
+    const records = jsonLines<any>(r.stdout).sort((x, y) => x.index - y.index);
     expect(records[0].text).toEqual(['red']);
     expect(records[1].text).toBeNull();
     expect(records[1].error.code).toBe(6);
@@ -525,7 +514,7 @@ describe('model text is never interpreted', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).not.toContain('\u001b');
     expect(r.stdout).not.toContain('\u0007');
-    const [record] = jsonLines(r.stdout);
+    const [record] = jsonLines<any>(r.stdout);
     expect(record.text).toBe(NASTY);
   });
 
@@ -534,7 +523,7 @@ describe('model text is never interpreted', () => {
     const r = await run(['--base-url', server.baseUrl, '--json', '--preset', 'caption', CAT]);
     expect(r.code).toBe(0);
     expect(r.stdout).not.toContain('\u001b');
-    const [record] = jsonLines(r.stdout);
+    const [record] = jsonLines<any>(r.stdout);
     expect(record.text).toBe(NASTY);
   });
 
@@ -549,7 +538,7 @@ describe('model text is never interpreted', () => {
     const r = await run(['--base-url', server.baseUrl, '--json', '--schema', schema, A, B]);
     expect(r.code).toBe(0);
     expect(r.stdout).not.toContain('\u001b');
-    for (const record of jsonLines(r.stdout)) expect(record.text).toEqual({ s: NASTY });
+    for (const record of jsonLines<any>(r.stdout)) expect(record.text).toEqual({ s: NASTY });
   });
 
   it('piped (not a terminal), plain text is passed through untouched', async () => {

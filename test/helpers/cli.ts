@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const BIN = fileURLToPath(new URL('../../bin/describe-image.js', import.meta.url));
@@ -33,6 +34,33 @@ export function baseEnv(): Record<string, string> {
     HOME: process.env.HOME ?? '/tmp',
     LANG: 'C.UTF-8',
   };
+}
+
+/** The CLI in `cwd` with `config` as its config file: never a real one read or written. */
+export function runCliWithConfig(
+  args: string[],
+  cwd: string,
+  config: string,
+  opts: CliOptions = {},
+): Promise<CliResult> {
+  return runCli(args, { cwd, ...opts, env: { DESCRIBE_IMAGE_CONFIG: config, ...opts.env } });
+}
+
+/** One `--json` batch line (README, "JSON fields"). */
+export interface JsonRecord {
+  image: string;
+  index: number;
+  text: string | null;
+  error?: { code: number; message: string; status?: number };
+}
+
+/** The JSON Lines of `text` (stdout or an -o file), which must end with a newline. */
+export function jsonLines<T = JsonRecord>(text: string): T[] {
+  expect(text === '' || text.endsWith('\n'), 'output ends with a newline').toBe(true);
+  return text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as T);
 }
 
 export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult> {

@@ -26,6 +26,7 @@ import { chalkFor } from '../../src/ui/colors.js';
 import { tempDir } from '../helpers/images.js';
 import { answer, serverPool } from '../helpers/server.js';
 import { expectValidRequest, validateRequest } from '../helpers/openapi.js';
+import { collector } from '../helpers/streams.js';
 
 /** Problems with a schema under OpenAI's strict mode, recursively. */
 function strictProblems(schema: unknown, at = '#'): string[] {
@@ -84,16 +85,6 @@ function job(over: Partial<Job> = {}): Job {
     provider: PROVIDERS.maxtoken,
     api: { baseUrl: 'http://127.0.0.1:9/v1', apiKey: undefined, query: {} },
     ...over,
-  };
-}
-
-function collector(): { write(text: string): void; text: string; isTTY: boolean } {
-  return {
-    text: '',
-    isTTY: false,
-    write(chunk: string) {
-      this.text += chunk;
-    },
   };
 }
 

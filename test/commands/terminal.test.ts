@@ -10,6 +10,7 @@ import { run } from '../../src/cli.js';
 import type { Deps } from '../../src/deps.js';
 import { makeImage, tempDir } from '../helpers/images.js';
 import { okHandler, startServer, type TestServer } from '../helpers/server.js';
+import { collector } from '../helpers/streams.js';
 
 const EVIL_NAME = 'evil\x1b]0;owned\x07\x1b[2J.png';
 const EVIL_ANSWER = 'A cat \x1b[31mon\x1b[0m a mat.\x1b]52;c;cHduZWQ=\x07';
@@ -28,14 +29,9 @@ afterAll(async () => {
   await server.close();
 });
 
-function terminal() {
-  const out = { text: '', isTTY: true, columns: 200, write: (s: string) => void (out.text += s) };
-  return out;
-}
-
 async function runOnTerminal(argv: string[]) {
-  const stdout = terminal();
-  const stderr = terminal();
+  const stdout = collector({ isTTY: true, columns: 200 });
+  const stderr = collector({ isTTY: true, columns: 200 });
   const deps: Deps = {
     stdout,
     stderr,

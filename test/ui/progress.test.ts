@@ -7,14 +7,10 @@ import { emptyStats, type BatchStats } from '../../src/render/summary.js';
 import { chalkFor } from '../../src/ui/colors.js';
 import { Progress } from '../../src/ui/progress.js';
 import { Reporter } from '../../src/ui/reporter.js';
-
-function terminal(columns = 120) {
-  const out = { text: '', isTTY: true, columns, write: (s: string) => void (out.text += s) };
-  return out;
-}
+import { collector } from '../helpers/streams.js';
 
 function setup(opts: { enabled?: boolean; total?: number; columns?: number } = {}) {
-  const stream = terminal(opts.columns);
+  const stream = collector({ isTTY: true, columns: opts.columns ?? 120 });
   const reporter = new Reporter(stream, {
     chalk: chalkFor({ env: {}, isTTY: false, quiet: false }),
     quiet: false,

@@ -330,7 +330,11 @@ export async function run(argv: readonly string[], deps: Deps): Promise<number> 
     if (opts.saveKey) {
       if (parsed.inputs.length > 0) throw new UsageError('--save-key takes no images');
       const { saveKeyCommand } = await import('./commands/setup.js');
-      return await saveKeyCommand(file, opts.profile, { deps, reporter });
+      return await saveKeyCommand(file, opts.profile, {
+        deps,
+        reporter,
+        redactor: reporter.redactor,
+      });
     }
     const loaded = await loadConfig(file).catch(settingsToUsage);
     for (const warning of loaded.warnings) reporter.warn(warning);
@@ -338,11 +342,15 @@ export async function run(argv: readonly string[], deps: Deps): Promise<number> 
     reporter.addSecret(settings.apiKey?.value);
     if (opts.printConfig) {
       const { printConfig } = await import('./commands/setup.js');
-      return printConfig(settings, loaded, Boolean(opts.json), { deps, reporter });
+      return printConfig(settings, loaded, Boolean(opts.json), {
+        deps,
+        reporter,
+        redactor: reporter.redactor,
+      });
     }
     const job = await buildJob(parsed.inputs, opts, settings, deps, reporter);
     const { describe } = await import('./commands/describe.js');
-    return await describe(job, { deps, reporter });
+    return await describe(job, { deps, reporter, redactor: reporter.redactor });
   } catch (error) {
     return report(error, reporter);
   }

@@ -63,7 +63,7 @@ export async function runBatch(job: Job, ctx: RunContext, plan: InputPlan): Prom
   // Where results go.
   const textOut = !job.json && !job.output;
   const jsonOut = job.json && !job.output;
-  const file = job.output ? JsonlFile.open(job.output, deps.cwd) : undefined;
+  const file = job.output ? JsonlFile.open(job.output, deps.cwd, ctx.redactor) : undefined;
   const finished = job.output && job.resume ? await readFinished(job.output, deps.cwd) : undefined;
   if (job.resume && finished)
     reporter.debug(`--resume: ${finished.size} image(s) already described in ${job.output}`);
@@ -257,7 +257,12 @@ export async function runBatch(job: Job, ctx: RunContext, plan: InputPlan): Prom
       return;
     }
     const target = sidecarPath(input.arg.path, job.json);
-    await writeSidecar(target, deps.cwd, job.json ? jsonLine(rec) : formatAnswer(text, false));
+    await writeSidecar(
+      target,
+      deps.cwd,
+      job.json ? jsonLine(rec) : formatAnswer(text, false),
+      ctx.redactor,
+    );
   };
 
   const notAttempted = (input: ExpandedInput): void => {

@@ -16,6 +16,7 @@ import { MIME_BY_FORMAT } from '../input/sniff.js';
 import { estimateImageTokens } from '../input/tokens.js';
 import { formatImageReport } from '../render/image-report.js';
 import type { Provider } from '../providers.js';
+import type { Redactor } from '../output/guard.js';
 import type { Reporter } from '../ui/reporter.js';
 import { VERSION } from '../version.js';
 import {
@@ -84,6 +85,8 @@ export function modelOf(job: Job): string {
 export interface RunContext {
   deps: Deps;
   reporter: Reporter;
+  /** Every file the run writes passes its text through this (see output/guard.ts). */
+  redactor: Redactor;
 }
 
 export function createClient(

@@ -14,12 +14,16 @@ import {
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileError, isUrlArg, STDIN_NAME } from '../input/images.js';
+import type { Redactor } from './guard.js';
 
 export class JsonlFile {
-  private constructor(private fd: number | undefined) {}
+  private constructor(
+    private fd: number | undefined,
+    private readonly redactor: Redactor,
+  ) {}
 
   /** Opens `file` for appending (creating it), starting on a fresh line. */
-  static open(file: string, cwd: string): JsonlFile {
+  static open(file: string, cwd: string, redactor: Redactor): JsonlFile {
     const full = path.resolve(cwd, file);
     let fd: number;
     try {
@@ -34,13 +38,13 @@ export class JsonlFile {
       readSync(fd, last, 0, 1, size - 1);
       if (last[0] !== 0x0a) writeSync(fd, '\n');
     }
-    return new JsonlFile(fd);
+    return new JsonlFile(fd, redactor);
   }
 
-  /** Appends one line (already ending in a newline) in a single write. */
+  /** Appends one line (already ending in a newline) in a single write, redacted. */
   append(line: string): void {
     if (this.fd === undefined) throw new Error('the output file is closed');
-    writeSync(this.fd, line);
+    writeSync(this.fd, this.redactor.redact(line));
   }
 
   close(): void {

@@ -1,11 +1,12 @@
 /**
  * `--sidecar`: each answer next to its image as `NAME.txt` (`NAME.json` with --json), written
- * to a temporary file in the same directory and renamed, so no half-written sidecar exists.
+ * through `writeFileAtomic()`, so no half-written sidecar exists and no secret reaches one.
  */
-import { randomUUID } from 'node:crypto';
-import { access, rename, rm, writeFile } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError } from '../errors.js';
+import { writeFailure, writeFileAtomic } from './atomic.js';
+import type { Redactor } from './guard.js';
 
 /** `photos/cat.jpg` → `photos/cat.jpg.txt` (or `.json`). */
 export function sidecarPath(image: string, json: boolean): string {
@@ -22,28 +23,18 @@ export async function sidecarExists(image: string, cwd: string, json: boolean): 
 }
 
 /** Writes `content` to `target` atomically (temporary file + rename). */
-export async function writeSidecar(target: string, cwd: string, content: string): Promise<void> {
-  const full = path.resolve(cwd, target);
-  const temp = path.join(
-    path.dirname(full),
-    `.${path.basename(full)}.${randomUUID().slice(0, 8)}.tmp`,
-  );
+export async function writeSidecar(
+  target: string,
+  cwd: string,
+  content: string,
+  redactor: Redactor,
+): Promise<void> {
   try {
-    await writeFile(temp, content, { flag: 'wx' });
-    await rename(temp, full);
+    await writeFileAtomic(target, cwd, content, redactor);
   } catch (error) {
-    await rm(temp, { force: true }).catch(() => undefined);
-    const code = (error as { code?: string }).code;
-    const why =
-      code === 'EISDIR'
-        ? 'a directory of that name is in the way'
-        : code === 'EACCES' || code === 'EPERM'
-          ? 'permission denied'
-          : code === 'ENOSPC'
-            ? 'the disk is full'
-            : (error as Error).message;
-    throw new InputError(`${target}: cannot write the sidecar (${why}); the answer was not saved`, {
-      cause: error,
-    });
+    throw new InputError(
+      `${target}: cannot write the sidecar (${writeFailure(error)}); the answer was not saved`,
+      { cause: error },
+    );
   }
 }

@@ -5,6 +5,7 @@
  */
 import type { ChalkInstance } from 'chalk';
 import type { OutStream } from '../deps.js';
+import { Redactor } from '../output/guard.js';
 
 export const PROGRAM = 'describe-image';
 
@@ -12,12 +13,12 @@ export interface ReporterOptions {
   chalk: ChalkInstance;
   quiet: boolean;
   debug: boolean;
-  /** Strings that must never be printed (the API key). */
-  secrets?: readonly string[];
+  /** The run's redactor (see output/guard.ts); a new one when not given. */
+  redactor?: Redactor;
 }
 
 export class Reporter {
-  private readonly secrets: string[];
+  readonly redactor: Redactor;
   /** Called before a line is written (to clear a progress line or pause a spinner). */
   beforeWrite: (() => void) | undefined;
   afterWrite: (() => void) | undefined;
@@ -26,7 +27,7 @@ export class Reporter {
     readonly stream: OutStream,
     private readonly opts: ReporterOptions,
   ) {
-    this.secrets = (opts.secrets ?? []).filter((s) => s.length >= 4);
+    this.redactor = opts.redactor ?? new Redactor();
   }
 
   get chalk(): ChalkInstance {
@@ -42,14 +43,12 @@ export class Reporter {
   }
 
   addSecret(secret: string | undefined): void {
-    if (secret && secret.length >= 4 && !this.secrets.includes(secret)) this.secrets.push(secret);
+    this.redactor.add(secret);
   }
 
   /** Replaces every secret in `text` with `***`. */
   redact(text: string): string {
-    let out = text;
-    for (const secret of this.secrets) out = out.split(secret).join('***');
-    return out;
+    return this.redactor.redact(text);
   }
 
   /** `describe-image: error: …` (always shown). */

@@ -106,7 +106,7 @@ function context(): RunContext & { stderr: ReturnType<typeof collector> } {
     quiet: false,
     debug: false,
   });
-  return { deps, reporter, stderr };
+  return { deps, reporter, redactor: reporter.redactor, stderr };
 }
 
 async function presetSpec(name: string): Promise<StructuredSpec> {

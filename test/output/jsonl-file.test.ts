@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors.js';
 import { JsonlFile, readFinished, resumeKey } from '../../src/output/jsonl-file.js';
+import { Redactor } from '../../src/output/guard.js';
 import { tempDir } from '../helpers/images.js';
 
 let root: string;
@@ -40,7 +41,7 @@ afterAll(async () => {
 describe('JsonlFile', () => {
   it('creates the file and appends whole lines, in order', async () => {
     const name = await fresh();
-    const file = JsonlFile.open(name, root);
+    const file = JsonlFile.open(name, root, new Redactor());
     file.append(ok('a.png'));
     file.append(ok('b.png'));
     file.close();
@@ -49,7 +50,7 @@ describe('JsonlFile', () => {
 
   it('each line is on disk as soon as it is appended (nothing held back until close)', async () => {
     const name = await fresh();
-    const file = JsonlFile.open(name, root);
+    const file = JsonlFile.open(name, root, new Redactor());
     file.append(ok('a.png'));
     expect(await readFile(path.join(root, name), 'utf8')).toBe(ok('a.png'));
     file.append(failed('b.png'));
@@ -59,7 +60,7 @@ describe('JsonlFile', () => {
 
   it('appends after what the file already holds', async () => {
     const name = await fresh(ok('old.png'));
-    const file = JsonlFile.open(name, root);
+    const file = JsonlFile.open(name, root, new Redactor());
     file.append(ok('new.png'));
     file.close();
     expect(await readFile(path.join(root, name), 'utf8')).toBe(ok('old.png') + ok('new.png'));
@@ -68,7 +69,7 @@ describe('JsonlFile', () => {
   it('starts on a fresh line after a torn last line (no gluing onto it)', async () => {
     const torn = ok('torn.png').slice(0, 25);
     const name = await fresh(ok('old.png') + torn);
-    const file = JsonlFile.open(name, root);
+    const file = JsonlFile.open(name, root, new Redactor());
     file.append(ok('new.png'));
     file.close();
     const text = await readFile(path.join(root, name), 'utf8');
@@ -79,36 +80,38 @@ describe('JsonlFile', () => {
 
   it('adds nothing to an empty file, or to one that ends in a newline, even with nothing appended', async () => {
     const empty = await fresh('');
-    JsonlFile.open(empty, root).close();
+    JsonlFile.open(empty, root, new Redactor()).close();
     expect(await readFile(path.join(root, empty), 'utf8')).toBe('');
     const whole = await fresh(ok('a.png'));
-    JsonlFile.open(whole, root).close();
+    JsonlFile.open(whole, root, new Redactor()).close();
     expect(await readFile(path.join(root, whole), 'utf8')).toBe(ok('a.png'));
   });
 
   it('resolves a relative path against cwd, and takes an absolute one as it is', async () => {
-    const file = JsonlFile.open('sub/rel.jsonl', root);
+    const file = JsonlFile.open('sub/rel.jsonl', root, new Redactor());
     file.append(ok('a.png'));
     file.close();
     expect(await readFile(path.join(root, 'sub/rel.jsonl'), 'utf8')).toBe(ok('a.png'));
     const abs = path.join(root, 'sub/abs.jsonl');
-    const other = JsonlFile.open(abs, '/nonexistent-cwd');
+    const other = JsonlFile.open(abs, '/nonexistent-cwd', new Redactor());
     other.append(ok('b.png'));
     other.close();
     expect(await readFile(abs, 'utf8')).toBe(ok('b.png'));
   });
 
   it('a file in a missing directory is an InputError naming it', () => {
-    expect(() => JsonlFile.open('no-such-dir/out.jsonl', root)).toThrow(InputError);
-    expect(() => JsonlFile.open('no-such-dir/out.jsonl', root)).toThrow(/no-such-dir\/out\.jsonl/);
+    expect(() => JsonlFile.open('no-such-dir/out.jsonl', root, new Redactor())).toThrow(InputError);
+    expect(() => JsonlFile.open('no-such-dir/out.jsonl', root, new Redactor())).toThrow(
+      /no-such-dir\/out\.jsonl/,
+    );
   });
 
   it('a directory as the file is an InputError', () => {
-    expect(() => JsonlFile.open('sub', root)).toThrow(InputError);
+    expect(() => JsonlFile.open('sub', root, new Redactor())).toThrow(InputError);
   });
 
   it('close is idempotent; append after close throws', async () => {
-    const file = JsonlFile.open(await fresh(), root);
+    const file = JsonlFile.open(await fresh(), root, new Redactor());
     file.close();
     file.close();
     expect(() => file.append(ok('a.png'))).toThrow(/closed/);
@@ -116,7 +119,7 @@ describe('JsonlFile', () => {
 
   it('a long line is written whole', async () => {
     const name = await fresh();
-    const file = JsonlFile.open(name, root);
+    const file = JsonlFile.open(name, root, new Redactor());
     const long = ok('big.png', 'x'.repeat(1_000_000));
     file.append(long);
     file.append(ok('after.png'));
@@ -202,7 +205,7 @@ describe('readFinished', () => {
 
   it('round trip: what JsonlFile wrote (after a torn line) reads back', async () => {
     const name = await fresh(ok('one.png') + ok('two.png').slice(0, 10));
-    const file = JsonlFile.open(name, root);
+    const file = JsonlFile.open(name, root, new Redactor());
     file.append(ok('three.png'));
     file.append(failed('four.png'));
     file.close();

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors.js';
 import { sidecarExists, sidecarPath, writeSidecar } from '../../src/output/sidecar.js';
+import { Redactor } from '../../src/output/guard.js';
 import { tempDir } from '../helpers/images.js';
 
 let root: string;
@@ -46,7 +47,7 @@ describe('sidecarExists', () => {
 
 describe('writeSidecar', () => {
   it('writes the content, resolving a relative target against cwd, and leaves no temporary file', async () => {
-    await writeSidecar('photos/a.png.txt', root, 'A cat.\n');
+    await writeSidecar('photos/a.png.txt', root, 'A cat.\n', new Redactor());
     expect(await readFile(path.join(root, 'photos/a.png.txt'), 'utf8')).toBe('A cat.\n');
     expect(await leftovers(path.join(root, 'photos'))).toEqual([]);
   });
@@ -54,14 +55,14 @@ describe('writeSidecar', () => {
   it('replaces an existing sidecar', async () => {
     const target = path.join(root, 'photos/b.png.txt');
     await writeFile(target, 'old answer, rather longer than the new one\n');
-    await writeSidecar(target, '/unused', 'new\n');
+    await writeSidecar(target, '/unused', 'new\n', new Redactor());
     expect(await readFile(target, 'utf8')).toBe('new\n');
     expect(await leftovers(path.join(root, 'photos'))).toEqual([]);
   });
 
   it('keeps UTF-8 text byte for byte', async () => {
     const text = 'Un chat roux — 猫 🐈, "quoted"\n';
-    await writeSidecar('photos/u.png.txt', root, text);
+    await writeSidecar('photos/u.png.txt', root, text, new Redactor());
     expect(await readFile(path.join(root, 'photos/u.png.txt'), 'utf8')).toBe(text);
   });
 
@@ -81,7 +82,7 @@ describe('writeSidecar', () => {
         if (!versions.includes(text)) partial.push(text.length);
       }
     })();
-    for (const next of versions.slice(1)) await writeSidecar(target, root, next);
+    for (const next of versions.slice(1)) await writeSidecar(target, root, next, new Redactor());
     state.writing = false;
     await reader;
     expect(reads).toBeGreaterThan(1);
@@ -93,20 +94,24 @@ describe('writeSidecar', () => {
   it('concurrent writes to one sidecar leave one of them whole, and no temporary file', async () => {
     const target = 'photos/race.png.txt';
     const contents = Array.from({ length: 8 }, (_, i) => `${String(i).repeat(100_000)}\n`);
-    await Promise.all(contents.map((c) => writeSidecar(target, root, c)));
+    await Promise.all(contents.map((c) => writeSidecar(target, root, c, new Redactor())));
     expect(contents).toContain(await readFile(path.join(root, target), 'utf8'));
     expect(await leftovers(path.join(root, 'photos'))).toEqual([]);
   });
 
   it('a missing directory is an InputError naming the sidecar', async () => {
-    const error = await writeSidecar('nowhere/a.png.txt', root, 'x').catch((e: unknown) => e);
+    const error = await writeSidecar('nowhere/a.png.txt', root, 'x', new Redactor()).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(InputError);
     expect((error as Error).message).toContain('nowhere/a.png.txt');
   });
 
   it('a directory in the way is an InputError, and the temporary file is removed', async () => {
     await mkdir(path.join(root, 'photos/dir.png.txt'));
-    const error = await writeSidecar('photos/dir.png.txt', root, 'x').catch((e: unknown) => e);
+    const error = await writeSidecar('photos/dir.png.txt', root, 'x', new Redactor()).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(InputError);
     expect((error as Error).message).toContain('photos/dir.png.txt');
     expect(await leftovers(path.join(root, 'photos'))).toEqual([]);

@@ -162,7 +162,9 @@ function toBase64(data: Uint8Array): string {
 
 /** `{base}/chat/completions`, with any query parameters (Azure's api-version). */
 export function chatCompletionsUrl(baseUrl: string, query: Record<string, string> = {}): string {
-  const url = new URL(baseUrl.replace(/\/+$/, '') + '/chat/completions');
+  // The path goes on the base URL's path; a query the base URL carries (`?key=…`) is kept.
+  const url = new URL(baseUrl);
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}/chat/completions`;
   for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value);
   return url.toString();
 }

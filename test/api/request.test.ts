@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   base64Length,
+  chatCompletionsUrl,
   buildChatRequest,
   displayBody,
   encodeBody,
@@ -452,5 +453,29 @@ describe('base64Length', () => {
     for (const n of [0, 1, 2, 3, 100, 1001, 65536]) {
       expect(base64Length(n)).toBe(Buffer.from(new Uint8Array(n)).toString('base64').length);
     }
+  });
+});
+
+describe('chatCompletionsUrl', () => {
+  it('puts the path after the base URL path, with or without a trailing slash', () => {
+    expect(chatCompletionsUrl('https://api.example.com/v1')).toBe(
+      'https://api.example.com/v1/chat/completions',
+    );
+    expect(chatCompletionsUrl('https://api.example.com/v1//')).toBe(
+      'https://api.example.com/v1/chat/completions',
+    );
+  });
+
+  it('keeps a query the base URL carries, and adds the given parameters', () => {
+    expect(chatCompletionsUrl('https://h.example/v1beta/openai?key=abc')).toBe(
+      'https://h.example/v1beta/openai/chat/completions?key=abc',
+    );
+    expect(
+      chatCompletionsUrl('https://r.openai.azure.com/openai/deployments/d', {
+        'api-version': '2024-10-21',
+      }),
+    ).toBe(
+      'https://r.openai.azure.com/openai/deployments/d/chat/completions?api-version=2024-10-21',
+    );
   });
 });

@@ -56,6 +56,28 @@ export default tseslint.config(
     },
   },
   { files: ['src/main.ts'], rules: { 'no-restricted-globals': 'off' } },
+  // JSON the tool writes goes through safeJson() (C1 and U+2028/9 escaped too). Exempt: the
+  // request body (api/*), guard.ts itself, and messages that quote a value (config.ts, cli.ts).
+  {
+    files: ['src/**/*.ts'],
+    ignores: [
+      'src/api/**',
+      'src/output/guard.ts',
+      'src/config.ts',
+      'src/cli.ts',
+      'src/config-file.ts',
+    ],
+    rules: {
+      'no-restricted-properties': [
+        'error',
+        {
+          object: 'JSON',
+          property: 'stringify',
+          message: 'Write JSON with safeJson() from src/output/guard.ts (the one output layer).',
+        },
+      ],
+    },
+  },
   // Type declarations only: they load nothing.
   { files: ['src/types/*.d.ts'], rules: { 'no-restricted-imports': 'off' } },
   {

@@ -32,6 +32,7 @@ import { PRESETS, PRESET_NAMES } from './presets.js';
 import { PROVIDER_NAMES, PROVIDERS } from './providers.js';
 import type { CompletionOption } from './render/completion.js';
 import { chalkFor } from './ui/colors.js';
+import { guardStream, neutralize, Redactor } from './output/guard.js';
 import { Reporter } from './ui/reporter.js';
 import { VERSION } from './version.js';
 
@@ -57,6 +58,7 @@ export interface CliOptions {
   apiVersion?: string;
   timeout?: number;
   retries?: number;
+  maxWait?: number;
   concurrency?: number;
   rpm?: number;
   filesFrom?: string;
@@ -223,6 +225,11 @@ export function createProgram(
       `retries after a rate limit, server error or network failure (default: ${DEFAULT_RETRIES})`,
       integer(0),
     )
+    .option(
+      '--max-wait <seconds>',
+      'longest wait a server may ask for (Retry-After) that is waited out; longer stops with exit 5 (default: 60, or 600 for a batch)',
+      positiveNumber,
+    )
     .optionsGroup('Setup:')
     .option(
       '--save-key',
@@ -263,7 +270,8 @@ export function createProgram(
     .configureOutput({
       writeOut: (text) => deps.stdout.write(text),
       writeErr: (text) => deps.stderr.write(text),
-      outputError: (text, write) => write(`describe-image: ${text}`),
+      // Commander quotes the arguments it rejects: they are the user's, not the tool's.
+      outputError: (text, write) => write(`describe-image: ${neutralize(text)}`),
     })
     .action((inputs: string[], opts: CliOptions) => onRun(inputs, opts));
   return program;
@@ -290,8 +298,44 @@ function completionOptions(program: Command): CompletionOption[] {
   ];
 }
 
-/** Parses `argv` (without node and the script) and runs. Returns the exit code. */
-export async function run(argv: readonly string[], deps: Deps): Promise<number> {
+/**
+ * Parses `argv` (without node and the script) and runs. Returns the exit code.
+ *
+ * Everything the run writes goes through the output layer (output/guard.ts): standard output
+ * and standard error are wrapped here, before any other code sees them, so no call site can
+ * write a secret; the reporter neutralises what it is given; files are written through writers
+ * that take the run's redactor.
+ */
+export async function run(argv: readonly string[], outside: Deps): Promise<number> {
+  const redactor = new Redactor();
+  const stdout = guardStream(outside.stdout, redactor);
+  const stderr = guardStream(outside.stderr, redactor);
+  const deps: Deps = {
+    stdout,
+    stderr,
+    // Lazy, as main.ts made it: touching stdin opens it.
+    get stdin() {
+      return outside.stdin;
+    },
+    env: outside.env,
+    cwd: outside.cwd,
+    homedir: outside.homedir,
+    interrupt: outside.interrupt,
+    now: () => outside.now(),
+  };
+  try {
+    return await runGuarded(argv, deps, redactor);
+  } finally {
+    stdout.flush();
+    stderr.flush();
+  }
+}
+
+async function runGuarded(
+  argv: readonly string[],
+  deps: Deps,
+  redactor: Redactor,
+): Promise<number> {
   let parsed: { inputs: string[]; opts: CliOptions } | undefined;
   const program = createProgram(deps, (inputs, opts) => {
     parsed = { inputs, opts };
@@ -318,6 +362,7 @@ export async function run(argv: readonly string[], deps: Deps): Promise<number> 
     }),
     quiet: Boolean(opts.quiet),
     debug: Boolean(opts.debug),
+    redactor,
   });
   try {
     if (opts.completion) {
@@ -394,7 +439,7 @@ async function resolve(
 function report(error: unknown, reporter: Reporter): number {
   const code = exitCodeFor(error);
   if (error instanceof InterruptedError) {
-    reporter.line(reporter.chalk.yellow('interrupted'));
+    reporter.line([{ text: 'interrupted', style: 'yellow' }]);
   } else if (error instanceof DescribeImageError) {
     reporter.error(error.message);
   } else {
@@ -524,6 +569,7 @@ async function buildJob(
     together: Boolean(opts.together),
     timeoutMs: (opts.timeout ?? DEFAULT_TIMEOUT_S) * 1000,
     retries: opts.retries ?? DEFAULT_RETRIES,
+    maxWaitMs: opts.maxWait === undefined ? undefined : opts.maxWait * 1000,
     concurrency: opts.concurrency ?? 4,
     rpm: opts.rpm,
     filesFrom: opts.filesFrom,

@@ -71,6 +71,8 @@ export interface RequestContext {
   requestId?: string | undefined;
   /** The URL that was requested (never contains the key). */
   url?: string | undefined;
+  /** The request sent an image as an http(s) URL for the server to fetch. */
+  imageUrls?: boolean | undefined;
 }
 
 /**
@@ -179,13 +181,4 @@ export function oneLine(text: string, max = 600): string {
 export function exitCodeFor(error: unknown): ExitCode {
   if (error instanceof DescribeImageError) return error.exitCode;
   return ExitCode.INTERNAL;
-}
-
-/** Whether a request that failed with `error` may be sent again. */
-export function isRetryable(error: unknown): boolean {
-  return (
-    error instanceof ConnectionError ||
-    error instanceof TimeoutError ||
-    (error instanceof MalformedResponseError && error.retryable)
-  );
 }

@@ -7,30 +7,31 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
 // undici's index loads fetch, WebSocket, mocks, caches and more (~700 KB, ~60 ms at start-up);
-// these three modules are all this client uses. They are the same code the index re-exports.
+// these two modules are all a direct connection uses. They are the same code the index
+// re-exports. A proxy loads the index itself (see `proxyAgent()`).
 import requestImpl from 'undici/lib/api/api-request.js';
 import Agent from 'undici/lib/dispatcher/agent.js';
-import EnvHttpProxyAgent from 'undici/lib/dispatcher/env-http-proxy-agent.js';
 import {
   APIError,
   ConnectionError,
   DescribeImageError,
-  ExitCode,
   InputError,
   InterruptedError,
   MalformedResponseError,
   TimeoutError,
-  isRetryable,
+  type RequestContext,
 } from '../errors.js';
 import { completionFromResponse, CompletionAccumulator } from './accumulate.js';
-import { apiErrorFromBody, isQuotaError } from './errors.js';
+import { apiErrorFromBody } from './errors.js';
 import { chatCompletionsUrl, encodeBody, withBody, type ChatRequestPayload } from './request.js';
 import {
-  backoffMs,
-  parseDurationMs,
-  retryAfterMs,
-  shouldRetryStatus,
+  attachRetryHeaders,
+  classifyFailure,
+  RetryBudget,
+  stopsEveryRequest,
+  tooLongToWait,
   type HeaderLookup,
+  type RetryOptions,
 } from './retry.js';
 import { createSSEDecoder } from './sse.js';
 import type { ChatCompletion, Completion } from './types.js';
@@ -62,26 +63,28 @@ export interface ClientOptions {
   userAgent: string;
   /** Longest wait for response headers, and longest silence inside a response body. */
   timeoutMs: number;
-  maxRetries: number;
+  /** `--retries` and `--max-wait` (see api/retry.ts). */
+  retry: RetryOptions;
   /** Pool size; defaults to 8. */
   connections?: number | undefined;
   /** Proxy settings, as read from the environment by the caller. */
   proxy?: { http?: string; https?: string; noProxy?: string } | undefined;
+  /** A batch's shared gate: rate-limit waits pause the whole pool there. */
   gate?: Gate | undefined;
-  /**
-   * Extra retries for 429s (rate limits, not quota) that do not count against `maxRetries`:
-   * in a batch the gate slows the whole pool down, and a rate limit is not the image's fault.
-   */
-  rateLimitRetries?: number | undefined;
   /** Debug lines (never contain the key). */
   log?: ((line: string) => void) | undefined;
   /** For tests: a custom dispatcher. */
   dispatcher?: Dispatcher | undefined;
-  random?: () => number;
 }
 
 export interface CompleteOptions {
+  /** Aborts the request in flight (and any wait). */
   signal?: AbortSignal | undefined;
+  /**
+   * Once aborted, nothing new starts: no first attempt, no retry, no wait at the gate; a
+   * request already in flight goes on until `signal`. Defaults to `signal`.
+   */
+  stop?: AbortSignal | undefined;
   /** Called with each piece of answer text as it arrives (streaming only). */
   onText?: ((text: string) => void) | undefined;
   /** Called before waiting to retry. */
@@ -108,7 +111,9 @@ const WHOLE_BODY_MAX = 1024 * 1024;
 export class ApiClient {
   readonly endpoint: string;
   private readonly opts: ClientOptions;
-  private readonly dispatcher: Dispatcher;
+  /** Set at once for a direct connection; a proxy's agent is made on first use. */
+  private dispatcher: Dispatcher | undefined;
+  private pendingDispatcher: Promise<Dispatcher> | undefined;
   private readonly ownsDispatcher: boolean;
   /** Cleared when the server rejects `stream_options`; later requests leave it out. */
   private streamOptions = true;
@@ -116,63 +121,62 @@ export class ApiClient {
   constructor(opts: ClientOptions) {
     this.opts = opts;
     this.endpoint = chatCompletionsUrl(opts.baseUrl, opts.query);
-    if (opts.dispatcher) {
-      this.dispatcher = opts.dispatcher;
-      this.ownsDispatcher = false;
-    } else {
-      const agentOpts = {
-        connections: opts.connections ?? 8,
-        keepAliveTimeout: 30_000,
-        connect: { timeout: Math.min(opts.timeoutMs, 30_000) },
-      };
-      const proxy = opts.proxy;
-      this.dispatcher =
-        proxy && (proxy.http || proxy.https)
-          ? new EnvHttpProxyAgent({
-              ...agentOpts,
-              httpProxy: proxy.http ?? '',
-              httpsProxy: proxy.https ?? '',
-              noProxy: ['localhost', '127.0.0.1', '::1', proxy.noProxy].filter(Boolean).join(','),
-            })
-          : new Agent(agentOpts);
-      this.ownsDispatcher = true;
-    }
+    this.ownsDispatcher = !opts.dispatcher;
+    const agentOpts = {
+      connections: opts.connections ?? 8,
+      keepAliveTimeout: 30_000,
+      connect: { timeout: Math.min(opts.timeoutMs, 30_000) },
+    };
+    const proxy = opts.proxy;
+    if (opts.dispatcher) this.dispatcher = opts.dispatcher;
+    else if (proxy && (proxy.http || proxy.https))
+      this.pendingDispatcher = proxyAgent(agentOpts, proxy);
+    else this.dispatcher = new Agent(agentOpts);
   }
 
-  /** Sends the request (streamed when `payload.body.stream`), retrying what may be retried. */
+  /**
+   * Sends the request (streamed when `payload.body.stream`), retrying what the retry policy
+   * (api/retry.ts) allows: never once answer text has been handed to `onText`.
+   */
   async complete(payload: ChatRequestPayload, options: CompleteOptions = {}): Promise<Completion> {
     const { signal } = options;
+    const stop = options.stop ?? signal;
     let current = this.streamOptions ? payload : withoutStreamOptions(payload);
     let triedWithoutStreamOptions = current !== payload;
-    const maxRetries = this.opts.maxRetries;
-    let rateLimitRetries = 0;
-    for (let retry = 0; ;) {
-      if (signal?.aborted) throw new InterruptedError();
+    const budget = new RetryBudget(this.opts.retry);
+    let sent = false;
+    const stopped = (): InterruptedError =>
+      sent
+        ? new InterruptedError()
+        : new InterruptedError('stopped before the request was sent', { notSent: true });
+    for (;;) {
+      if (stop?.aborted || signal?.aborted) throw stopped();
       const gate = this.opts.gate;
       let ticket: unknown;
       if (gate) {
         try {
-          ticket = await gate.acquire(signal);
+          ticket = await gate.acquire(stop);
         } catch {
-          // Aborted, or the gate closed after an error that no other request can escape.
-          throw new InterruptedError('stopped before the request was sent', { notSent: true });
+          // Stopped, or the gate closed after a failure that no other request can escape.
+          throw stopped();
         }
       }
       let outcome: GateOutcome = { ok: false };
       let waitMs = 0;
       try {
+        sent = true;
         const result = await this.once(current, options);
         outcome = { ok: true };
         return result;
       } catch (error) {
         if (signal?.aborted) throw new InterruptedError();
         if (!(error instanceof DescribeImageError)) throw error;
-        const decision = this.decide(error);
+        const failure = classifyFailure(error);
         outcome = {
           ok: false,
-          rateLimited: decision.rateLimited,
-          retryAfterMs: decision.serverWaitMs,
-          fatal: isFatal(error),
+          rateLimited: failure.kind === 'rate-limit',
+          retryAfterMs: failure.serverWaitMs,
+          fatal: stopsEveryRequest(failure),
         };
         if (delivered.has(error)) throw error;
         if (
@@ -188,53 +192,28 @@ export class ApiClient {
           current = withoutStreamOptions(current);
           continue;
         }
-        if (!decision.retry) throw error;
-        const freeRetry =
-          decision.rateLimited && rateLimitRetries < (this.opts.rateLimitRetries ?? 0);
-        if (!freeRetry && retry >= maxRetries) throw error;
-        const delayMs = decision.serverWaitMs ?? backoffMs(retry, this.opts.random);
-        if (freeRetry) rateLimitRetries++;
-        else retry++;
-        options.onRetry?.({ attempt: retry + rateLimitRetries, delayMs, error });
-        this.log(`retry in ${Math.round(delayMs)} ms after: ${error.message}`);
+        const decision = budget.decide(failure);
+        if (!decision.retry) {
+          if (decision.why !== 'too-long') throw error;
+          // Waiting that long is not a retry: in a batch, every other request stops too.
+          outcome.fatal = true;
+          throw tooLongToWait(error, decision.waitMs ?? 0, this.opts.retry.maxWaitMs);
+        }
+        options.onRetry?.({ attempt: decision.attempt, delayMs: decision.waitMs, error });
+        this.log(`retry in ${Math.round(decision.waitMs)} ms after: ${error.message}`);
         // With a gate, a rate-limit wait is the gate's pause, shared by every request.
-        waitMs = gate && decision.rateLimited ? 0 : delayMs;
+        waitMs = gate && failure.kind === 'rate-limit' ? 0 : decision.waitMs;
       } finally {
         gate?.release(ticket, outcome);
       }
       if (waitMs > 0) {
         try {
-          await sleep(waitMs, undefined, { signal });
+          await sleep(waitMs, undefined, { signal: stop });
         } catch {
           throw new InterruptedError();
         }
       }
     }
-  }
-
-  private decide(error: DescribeImageError): {
-    retry: boolean;
-    rateLimited: boolean;
-    serverWaitMs: number | undefined;
-  } {
-    if (error instanceof APIError && error.status !== undefined) {
-      const meta = responseMeta.get(error);
-      const header: HeaderLookup = meta?.header ?? (() => undefined);
-      const quota = isQuotaError(error.status, error.info);
-      const rateLimited = error.status === 429 && !quota;
-      let serverWaitMs = retryAfterMs(header, Date.now());
-      if (serverWaitMs === undefined && rateLimited) serverWaitMs = rateLimitResetMs(header);
-      const retry = !quota && shouldRetryStatus(error.status, header);
-      return { retry, rateLimited, serverWaitMs };
-    }
-    if (error instanceof APIError) {
-      // An error inside a 200 stream: retry what looks transient (not an exhausted quota).
-      const retry =
-        error.exitCode === ExitCode.SERVER ||
-        (error.exitCode === ExitCode.RATE_LIMIT && !isQuotaError(undefined, error.info));
-      return { retry, rateLimited: false, serverWaitMs: undefined };
-    }
-    return { retry: isRetryable(error), rateLimited: false, serverWaitMs: undefined };
   }
 
   private async once(payload: ChatRequestPayload, options: CompleteOptions): Promise<Completion> {
@@ -279,7 +258,7 @@ export class ApiClient {
         (requestId ? `, x-request-id ${requestId}` : '') +
         ` (${header('content-type') ?? 'no content-type'})`,
     );
-    const ctx = { requestId, url: this.endpoint };
+    const ctx = { requestId, url: this.endpoint, imageUrls: sendsImageUrls(payload) };
 
     if (response.statusCode >= 300) {
       const text = await readText(response.body, 64 * 1024).catch(() => '');
@@ -291,12 +270,17 @@ export class ApiClient {
         );
       }
       const error = apiErrorFromBody(response.statusCode, text, ctx);
-      responseMeta.set(error, { header });
+      attachRetryHeaders(error, header, Date.now());
       this.log(`error body: ${text.slice(0, 2000)}`);
       throw error;
     }
 
     const contentType = header('content-type') ?? '';
+    if (payload.body.stream && !/application\/json|text\/html/i.test(contentType)) {
+      // The stream reader owns the body from here (it may let it finish after [DONE]).
+      return this.readStream(response.body, options, ctx);
+    }
+    const read = { text: '' };
     try {
       if (/text\/html/i.test(contentType)) {
         const text = await readText(response.body, 200);
@@ -304,23 +288,30 @@ export class ApiClient {
           `the server answered with a web page, not JSON from an API (${text.trim().slice(0, 60)}…); check --base-url`,
         );
       }
-      if (payload.body.stream && !/application\/json/i.test(contentType)) {
-        return await this.readStream(response.body, options, ctx);
-      }
-      const text = await readText(response.body, Infinity);
-      const completion = parseCompletion(text, ctx);
+      const completion = parseCompletion(await readText(response.body, Infinity, read), ctx);
       // A server that ignored stream: true still owes the caller the text.
       if (payload.body.stream && options.onText && completion.text) options.onText(completion.text);
       return completion;
     } catch (error) {
       if (error instanceof DescribeImageError) throw error;
+      // The whole answer arrived and then the connection broke: it is still the answer.
+      const whole = options.signal?.aborted ? undefined : wholeAnswerIn(read.text, ctx);
+      if (whole) {
+        this.log(`the connection broke after the whole answer arrived: ${String(error)}`);
+        return whole;
+      }
       throw this.networkError(error, options.signal);
     } finally {
       discard(response.body);
     }
   }
 
-  private async readStream(
+  /**
+   * Reads a chat-completion stream. `data: [DONE]` ends the answer: nothing after it (a reset,
+   * a stall, trailing bytes) can turn a complete answer into a failure. So does a connection
+   * that breaks after `finish_reason` arrived (only the usage that follows may be missing).
+   */
+  private readStream(
     body: Dispatcher.ResponseData['body'],
     options: CompleteOptions,
     ctx: { requestId: string | undefined; url: string },
@@ -333,37 +324,82 @@ export class ApiClient {
         if (text && options.onText) options.onText(text);
       }
     };
-    try {
-      // Read to the end even after [DONE]: leaving the loop early destroys the body, and a
-      // destroyed body takes its keep-alive connection with it.
-      for await (const bytes of body as AsyncIterable<Uint8Array>) {
-        if (!decoder.done) feed(decoder.push(bytes));
-      }
-      feed(decoder.end());
-    } catch (error) {
-      let failure =
-        error instanceof DescribeImageError
-          ? error
-          : this.networkError(error, options.signal, 'while streaming');
-      // The stream's error object has no request id of its own: the response's is the one.
-      if (failure instanceof APIError) failure = failure.withContext(ctx);
-      if (acc.hasText && options.onText) delivered.add(failure);
-      throw failure;
-    }
-    const result = acc.result();
-    if (!decoder.done && result.finishReason === undefined) {
-      const failure = new MalformedResponseError(
-        acc.hasText
-          ? 'the stream ended before the answer was complete (no finish_reason, no [DONE])'
-          : 'the server closed the stream without an answer',
-        { retryable: true },
-      );
-      if (acc.hasText && options.onText) delivered.add(failure);
-      throw failure;
-    }
-    if (decoder.comments > 0)
-      this.log(`${decoder.comments} keep-alive comment line(s) in the stream`);
-    return result;
+    return new Promise<Completion>((resolve, reject) => {
+      let settled = false;
+      const detach = (): void => {
+        settled = true;
+        body.off('data', onData);
+        body.off('end', onEnd);
+        body.off('error', onError);
+      };
+      const succeed = (): void => {
+        detach();
+        if (decoder.comments > 0)
+          this.log(`${decoder.comments} keep-alive comment line(s) in the stream`);
+        resolve(acc.result());
+      };
+      const fail = (error: unknown): void => {
+        detach();
+        discard(body);
+        let failure =
+          error instanceof DescribeImageError
+            ? error
+            : this.networkError(error, options.signal, { when: 'while streaming' });
+        // The stream's error object has no request id of its own: the response's is the one.
+        if (failure instanceof APIError) failure = failure.withContext(ctx);
+        if (acc.hasText && options.onText) delivered.add(failure);
+        reject(failure);
+      };
+      const onData = (bytes: Uint8Array): void => {
+        if (settled) return;
+        try {
+          feed(decoder.push(bytes));
+        } catch (error) {
+          fail(error);
+          return;
+        }
+        if (decoder.done) {
+          succeed();
+          finishQuietly(body);
+        }
+      };
+      const onEnd = (): void => {
+        if (settled) return;
+        try {
+          feed(decoder.end());
+        } catch (error) {
+          fail(error);
+          return;
+        }
+        if (decoder.done || acc.result().finishReason !== undefined) {
+          succeed();
+          return;
+        }
+        fail(
+          new MalformedResponseError(
+            acc.hasText
+              ? 'the stream ended before the answer was complete (no finish_reason, no [DONE])'
+              : 'the server closed the stream without an answer',
+            { retryable: true },
+          ),
+        );
+      };
+      const onError = (error: unknown): void => {
+        if (settled) return;
+        if (!options.signal?.aborted && acc.result().finishReason !== undefined) {
+          // The answer was whole; what broke is what came after it.
+          this.log(`the stream broke after the answer was complete: ${String(error)}`);
+          detach();
+          discard(body);
+          resolve(acc.result());
+          return;
+        }
+        fail(error);
+      };
+      body.on('data', onData);
+      body.on('end', onEnd);
+      body.on('error', onError);
+    });
   }
 
   /** The model ids the server lists (`GET {base}/models`), for servers that serve one model. */
@@ -409,9 +445,16 @@ export class ApiClient {
 
   /**
    * Fetches an image for `--download`: no API key or other credential is sent, redirects are
-   * followed (up to 5), the size is capped, and the answer must be an image.
+   * followed (up to 5), the size is capped, and the answer must be an image. Every failure is
+   * an `InputError` naming the image's URL (exit 3: the image could not be had).
    */
   async download(url: string, opts: DownloadOptions): Promise<Uint8Array> {
+    const failed = (why: string): InputError =>
+      new InputError(`${url}: could not download the image: ${why}`);
+    const netFailure = (error: unknown, host: string): DescribeImageError => {
+      const failure = this.networkError(error, opts.signal, { host, download: true });
+      return failure instanceof InterruptedError ? failure : failed(failure.message);
+    };
     let current = new URL(url);
     for (let hop = 0; ; hop++) {
       let response: Dispatcher.ResponseData;
@@ -424,7 +467,7 @@ export class ApiClient {
           bodyTimeout: this.opts.timeoutMs,
         });
       } catch (error) {
-        throw this.networkError(error, opts.signal, 'while downloading', current.host);
+        throw netFailure(error, current.host);
       }
       const header = (name: string): string | undefined => {
         const value = response.headers[name];
@@ -435,7 +478,7 @@ export class ApiClient {
         discard(response.body);
         const next = new URL(location, current);
         if (hop >= 5 || (next.protocol !== 'http:' && next.protocol !== 'https:')) {
-          throw new InputError(`${url}: download failed: too many or unsafe redirects`);
+          throw failed('too many or unsafe redirects');
         }
         this.log(`download: ${response.statusCode} → ${next.toString()}`);
         current = next;
@@ -443,9 +486,7 @@ export class ApiClient {
       }
       if (response.statusCode >= 300) {
         discard(response.body);
-        throw new InputError(
-          `${url}: download failed (HTTP ${response.statusCode}); check the URL`,
-        );
+        throw failed(`HTTP ${response.statusCode}; check the URL`);
       }
       const type = (header('content-type') ?? '').toLowerCase();
       if (
@@ -481,44 +522,49 @@ export class ApiClient {
         }
       } catch (error) {
         if (error instanceof DescribeImageError) throw error;
-        throw this.networkError(error, opts.signal, 'while downloading', current.host);
+        throw netFailure(error, current.host);
       }
       this.log(`download: ${size.toLocaleString('en-US')} bytes from ${current.host}`);
       return Buffer.concat(chunks);
     }
   }
 
+  /**
+   * A network failure told in one line. Talking to the API, the hint points at `--base-url`;
+   * downloading an image (`download`), at the image's URL.
+   */
   private networkError(
     error: unknown,
     signal: AbortSignal | undefined,
-    when = '',
-    host = new URL(this.endpoint).host,
+    where: { when?: string; host?: string; download?: boolean } = {},
   ): DescribeImageError {
     if (signal?.aborted) return new InterruptedError();
+    const host = where.host ?? new URL(this.endpoint).host;
     const code = errorCode(error);
-    const suffix = when ? ` ${when}` : '';
+    const suffix = where.when ? ` ${where.when}` : '';
     const seconds = `${this.opts.timeoutMs / 1000} s`;
+    const check = where.download
+      ? 'check the URL and your network'
+      : 'check --base-url and your network';
+    const running = where.download ? 'check the URL' : 'is the server running? check --base-url';
     switch (code) {
       case 'UND_ERR_HEADERS_TIMEOUT':
         return new TimeoutError(
-          `no answer from ${host} within ${seconds} (raise --timeout if the model is slow)`,
+          `no answer from ${host} within ${seconds} (raise --timeout if ${where.download ? 'the host' : 'the model'} is slow)`,
           { cause: error },
         );
       case 'UND_ERR_BODY_TIMEOUT':
         return new TimeoutError(
-          `${host} stopped sending for ${seconds}${suffix} (raise --timeout if the model is slow)`,
-          {
-            cause: error,
-          },
-        );
-      case 'UND_ERR_CONNECT_TIMEOUT':
-        return new TimeoutError(
-          `could not connect to ${host}: timed out (check --base-url and your network)`,
+          `${host} stopped sending for ${seconds}${suffix} (raise --timeout if ${where.download ? 'the host' : 'the model'} is slow)`,
           { cause: error },
         );
+      case 'UND_ERR_CONNECT_TIMEOUT':
+        return new TimeoutError(`could not connect to ${host}: timed out (${check})`, {
+          cause: error,
+        });
       case 'ECONNREFUSED':
         return new ConnectionError(
-          `could not connect to ${host}: connection refused (is the server running? check --base-url)`,
+          `could not connect to ${host}: connection refused (${running})`,
           {
             cause: error,
           },
@@ -528,9 +574,7 @@ export class ApiClient {
       case 'EAI_NONAME':
         return new ConnectionError(
           `could not resolve host ${host.replace(/:\d+$/, '')} (check the address and your network)`,
-          {
-            cause: error,
-          },
+          { cause: error },
         );
       case 'ECONNRESET':
       case 'EPIPE':
@@ -553,9 +597,7 @@ export class ApiClient {
         }
         return new ConnectionError(
           `request to ${host} failed${suffix}: ${message}${code ? ` (${code})` : ''}`,
-          {
-            cause: error,
-          },
+          { cause: error },
         );
       }
     }
@@ -576,12 +618,13 @@ export class ApiClient {
   }
 
   /** undici's `request()` on this client's pool. */
-  private request(
+  private async request(
     url: string | URL,
     opts: Omit<Dispatcher.RequestOptions, 'origin' | 'path'>,
   ): Promise<Dispatcher.ResponseData> {
     const target = typeof url === 'string' ? new URL(url) : url;
-    return requestImpl.call(this.dispatcher, {
+    this.dispatcher ??= await this.pendingDispatcher;
+    return requestImpl.call(this.dispatcher as Dispatcher, {
       ...opts,
       origin: target.origin,
       path: `${target.pathname}${target.search}`,
@@ -595,18 +638,55 @@ export class ApiClient {
 
   /** Closes pooled connections. */
   async close(): Promise<void> {
-    if (this.ownsDispatcher) await this.dispatcher.close();
+    if (!this.ownsDispatcher) return;
+    const dispatcher = this.dispatcher ?? (await this.pendingDispatcher?.catch(() => undefined));
+    await dispatcher?.close();
   }
 }
 
-/** A failure every other request would meet too: a rejected key or an exhausted quota. */
-function isFatal(error: DescribeImageError): boolean {
-  if (!(error instanceof APIError)) return false;
-  return error.exitCode === ExitCode.AUTH || isQuotaError(error.status, error.info);
+/**
+ * The agent for a proxy (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`), from undici's public index:
+ * its proxy agent tunnels with `Dispatcher.prototype.connect`, which only the index installs.
+ * Loaded when a proxy is set, so a direct connection never pays for the index.
+ */
+async function proxyAgent(
+  agentOpts: { connections: number; keepAliveTimeout: number; connect: { timeout: number } },
+  proxy: { http?: string; https?: string; noProxy?: string },
+): Promise<Dispatcher> {
+  // undici is CommonJS: bundled, its named exports sit on the default export.
+  const undici = await import('undici');
+  const EnvHttpProxyAgent =
+    (undici.EnvHttpProxyAgent as typeof undici.EnvHttpProxyAgent | undefined) ??
+    (undici.default as unknown as typeof undici).EnvHttpProxyAgent;
+  return new EnvHttpProxyAgent({
+    ...agentOpts,
+    httpProxy: proxy.http ?? '',
+    httpsProxy: proxy.https ?? '',
+    noProxy: ['localhost', '127.0.0.1', '::1', proxy.noProxy].filter(Boolean).join(','),
+  });
 }
 
-/** Response headers kept for a failed response, for its retry decision. */
-const responseMeta = new WeakMap<APIError, { header: HeaderLookup }>();
+/** Whether a request carries an image as an http(s) URL for the server to fetch. */
+function sendsImageUrls(payload: ChatRequestPayload): boolean {
+  return payload.body.messages.some(
+    (m) =>
+      Array.isArray(m.content) &&
+      m.content.some((p) => p.type === 'image_url' && /^https?:/i.test(p.image_url.url)),
+  );
+}
+
+/**
+ * Lets a response body that is no longer needed finish on its own, so its keep-alive
+ * connection can serve the next request; one that stalls is dropped after a second.
+ */
+function finishQuietly(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', () => undefined);
+  const timer = setTimeout(() => body.destroy(), 1000);
+  timer.unref();
+  body.once('close', () => clearTimeout(timer));
+  body.once('end', () => clearTimeout(timer));
+  body.resume();
+}
 
 function withoutStreamOptions(payload: ChatRequestPayload): ChatRequestPayload {
   return withBody(payload, (body) => {
@@ -615,22 +695,7 @@ function withoutStreamOptions(payload: ChatRequestPayload): ChatRequestPayload {
   });
 }
 
-/** On a 429 without Retry-After: when the exhausted limit resets, if the server says. */
-function rateLimitResetMs(header: HeaderLookup): number | undefined {
-  let wait: number | undefined;
-  for (const kind of ['requests', 'tokens']) {
-    if (header(`x-ratelimit-remaining-${kind}`) !== '0') continue;
-    const reset = header(`x-ratelimit-reset-${kind}`);
-    const ms = reset === undefined ? undefined : parseDurationMs(reset);
-    if (ms !== undefined && ms <= 60_000) wait = Math.max(wait ?? 0, ms);
-  }
-  return wait;
-}
-
-function parseCompletion(
-  text: string,
-  ctx: { requestId: string | undefined; url: string },
-): Completion {
+function parseCompletion(text: string, ctx: RequestContext): Completion {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -656,14 +721,29 @@ function parseCompletion(
   return completion;
 }
 
-async function readText(body: Dispatcher.ResponseData['body'], limit: number): Promise<string> {
+/** A body's text, up to about `limit` characters; `into.text` holds what arrived if it fails. */
+async function readText(
+  body: Dispatcher.ResponseData['body'],
+  limit: number,
+  into: { text: string } = { text: '' },
+): Promise<string> {
   const decoder = new TextDecoder();
-  let text = '';
   for await (const chunk of body as AsyncIterable<Uint8Array>) {
-    text += decoder.decode(chunk, { stream: true });
-    if (text.length > limit) break;
+    into.text += decoder.decode(chunk, { stream: true });
+    if (into.text.length > limit) break;
   }
-  return text + decoder.decode();
+  into.text += decoder.decode();
+  return into.text;
+}
+
+/** The completion in `text` if it is whole (parses, and has a finish reason), else undefined. */
+function wholeAnswerIn(text: string, ctx: RequestContext): Completion | undefined {
+  try {
+    const completion = parseCompletion(text, ctx);
+    return completion.finishReason === undefined ? undefined : completion;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -114,16 +114,18 @@ function classify(
   status: number | undefined,
   info: ServerErrorInfo,
   ctx: RequestContext,
+  where?: string,
 ): Classification {
   const message = info.message ?? '';
   const code = `${info.code ?? ''} ${info.type ?? ''}`;
-  const s = status === undefined ? 'in the stream' : `(HTTP ${status})`;
+  const s = where ?? (status === undefined ? 'in the stream' : `(HTTP ${status})`);
 
   if (status === undefined) {
-    // An error object inside a 200 stream: classify by its own code when it has one.
+    // An error object inside a 200 stream: classify by its own code when it has one, but say
+    // where it came from (the response itself was a 200).
     const inner = Number(info.code);
     if (Number.isInteger(inner) && inner >= 400 && inner < 600 && inner !== 200) {
-      return classify(inner, info, ctx);
+      return classify(inner, info, ctx, `in the stream (code ${inner})`);
     }
     if (isQuotaError(429, info)) return quota(s);
     if (/rate.?limit/i.test(code + message)) {
@@ -170,7 +172,10 @@ function classify(
     if (/content.?(filter|policy|management)|safety|ResponsibleAIPolicy/i.test(code + message)) {
       return contentPolicy(s);
     }
-    if (info.param === 'max_tokens' || /max_tokens.*max_completion_tokens/i.test(message)) {
+    if (
+      /max_tokens.*max_completion_tokens/i.test(message) ||
+      (info.param === 'max_tokens' && /unsupported|not supported/i.test(`${code} ${message}`))
+    ) {
       return {
         exitCode: ExitCode.REJECTED,
         headline: `this model does not accept max_tokens ${s}`,
@@ -193,6 +198,9 @@ function classify(
         headline: `the server does not accept image URLs ${s}`,
         hint: 'use --download to fetch the image and send its bytes',
       };
+    }
+    if (ctx.imageUrls && cannotFetch(message)) {
+      return urlFetchFailed(s);
     }
     if (/invalid_image|image/i.test(code) || /\bimage\b/i.test(message)) {
       return {
@@ -247,9 +255,35 @@ function classify(
     };
   }
   if (status >= 400) {
+    if (ctx.imageUrls && cannotFetch(message)) {
+      return urlFetchFailed(s);
+    }
     return { exitCode: ExitCode.REJECTED, headline: `the server rejected the request ${s}` };
   }
   return { exitCode: ExitCode.SERVER, headline: `unexpected response ${s}` };
+}
+
+/**
+ * Ways servers say they could not fetch or read an image given as a URL: a download that timed
+ * out or failed, Ollama's "invalid image input", "expected a base64-encoded data URL"…
+ */
+function cannotFetch(message: string): boolean {
+  return (
+    /(download|fetch|retriev|get)\w*\b.{0,60}\b(image|url|file)|\b(image|url)\b.{0,60}\b(download|fetch|retriev)/i.test(
+      message,
+    ) ||
+    /invalid image input|expected (a )?base64|base64[- ]encoded|data url|data uri|timed? ?out/i.test(
+      message,
+    )
+  );
+}
+
+function urlFetchFailed(s: string): Classification {
+  return {
+    exitCode: ExitCode.REJECTED,
+    headline: `the server could not use the image URL ${s}`,
+    hint: 'use --download to fetch the image here and send its bytes',
+  };
 }
 
 function quota(s: string): Classification {

@@ -1,33 +1,41 @@
 /**
- * Many images, one request each: a bounded pool over a lazily expanded list, a shared rate
- * gate, results in input order (text) or as they finish (JSON Lines, --output, --sidecar),
- * a progress line, a summary, and an exit code that tells what went wrong first.
+ * Images, one request each: a bounded pool over a lazily expanded list, a shared rate gate,
+ * results in input order (text) or as they finish (JSON Lines, --output, --sidecar), a progress
+ * line, a summary, and an exit code that tells what went wrong first.
+ *
+ * One image with an output option (`--json`, `-o`, `--sidecar`) comes here too: a batch of one
+ * writes exactly what a batch of many writes, without the `==> NAME <==` header.
+ *
+ * Stopping: from the first Ctrl-C nothing new starts (no request, retry, download or wait at
+ * the gate); requests in flight get up to 2 s, or less once none is left; then everything
+ * finished is written and the summary printed. The retry policy is api/retry.ts's.
  */
 import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  APIError,
-  DescribeImageError,
-  ExitCode,
-  InterruptedError,
-  exitCodeFor,
-} from '../errors.js';
-import { isQuotaError } from '../api/errors.js';
+  classifyFailure,
+  deservesSecondRound,
+  formatWait,
+  isTooLongToWait,
+  poolPauseMs,
+  stopsEveryRequest,
+} from '../api/retry.js';
 import { OUTPUT_CLOSED } from '../deps.js';
+import { APIError, ExitCode, InterruptedError, exitCodeFor } from '../errors.js';
 import type { ExpandedInput, InputPlan } from '../input/expand.js';
+import { JsonlFile, readFinished } from '../output/jsonl-file.js';
+import { sidecarExists, sidecarPath, writeSidecar } from '../output/sidecar.js';
+import { costOf } from '../pricing.js';
 import { failureRecord, jsonLine, successRecord, type ResultRecord } from '../render/json.js';
 import { emptyStats, formatSummary } from '../render/summary.js';
-import { sanitizeForTerminal } from '../render/sanitize.js';
 import { formatAnswer, header } from '../render/text.js';
-import { JsonlFile, readFinished } from '../output/jsonl-file.js';
-import { sidecarPath, writeSidecar, sidecarExists } from '../output/sidecar.js';
 import { isCI } from '../ui/colors.js';
 import { Progress } from '../ui/progress.js';
 import { OrderedEmitter, Turnstile } from '../util/ordered.js';
 import { runPool } from '../util/pool.js';
-import { costOf } from '../pricing.js';
 import { RateGate } from '../util/rate-gate.js';
 import { Semaphore } from '../util/semaphore.js';
+import { neutralize } from '../output/guard.js';
 import {
   askModel,
   buildPayload,
@@ -37,6 +45,7 @@ import {
   imageReport,
   modelOf,
   prepareImage,
+  reportUsage,
   type Answer,
   type Job,
   type RunContext,
@@ -48,8 +57,6 @@ const GRACE_MS = 2000;
 const SECOND_ROUND_DELAY_MS = 2000;
 /** Images read and prepared at the same time. */
 const PREPARE_AT_ONCE = 4;
-/** 429s an image may meet without using its --retries (the gate slows the pool instead). */
-const RATE_LIMIT_RETRIES = 20;
 
 export async function runBatch(job: Job, ctx: RunContext, plan: InputPlan): Promise<number> {
   const { deps, reporter } = ctx;
@@ -57,20 +64,50 @@ export async function runBatch(job: Job, ctx: RunContext, plan: InputPlan): Prom
   const stats = emptyStats();
   let firstFailure: { index: number; code: number } | undefined;
   // Mutated from callbacks: kept in one object so the checks below see the live values.
-  const state = { stopping: false, interrupted: false, lastSuccessAt: -Infinity };
-  const isStopping = (): boolean => state.stopping;
+  const state = {
+    interrupted: false,
+    lastSuccessAt: -Infinity,
+    /** Images that failed on a rate limit since the last success. */
+    rateLimitedInARow: 0,
+    /** The batch stopped because of a rate limit: images it did not send are rate-limited. */
+    stoppedByRateLimit: false,
+  };
+  // Once aborted, nothing new starts; `inflight` aborts the requests still running.
+  const stopping = new AbortController();
+  const inflight = new AbortController();
+  // Every request listens to these two signals.
+  setMaxListeners(0, stopping.signal);
+  setMaxListeners(0, inflight.signal);
+  const isStopping = (): boolean => stopping.signal.aborted;
+  const stop = (reason: string): void => {
+    if (isStopping()) return;
+    stats.stopReason = reason;
+    stopping.abort();
+  };
 
   // Where results go.
   const textOut = !job.json && !job.output;
   const jsonOut = job.json && !job.output;
+  const headers = plan.multiple;
   const file = job.output ? JsonlFile.open(job.output, deps.cwd, ctx.redactor) : undefined;
   const finished = job.output && job.resume ? await readFinished(job.output, deps.cwd) : undefined;
   if (job.resume && finished)
     reporter.debug(`--resume: ${finished.size} image(s) already described in ${job.output}`);
   const sanitize = Boolean(deps.stdout.isTTY);
+
+  const gate = new RateGate({
+    max: job.concurrency,
+    rpm: job.rpm,
+    pauseMs: (n) => poolPauseMs(n),
+    onPause: (ms) => {
+      reporter.notice(`rate limited: pausing every request for ${formatWait(ms)}`);
+      progress.tick();
+    },
+  });
   const progress = new Progress(reporter, {
-    enabled: Boolean(deps.stderr.isTTY) && !job.quiet && !isCI(deps.env),
+    enabled: Boolean(deps.stderr.isTTY) && !job.quiet && !isCI(deps.env) && plan.multiple,
     now: () => deps.now(),
+    pauseEndsAt: () => gate.pauseEndsAt,
   });
   // Only the progress line needs the total: counted beside the batch, which starts at once.
   if (progress.enabled) void plan.count().then((total) => progress.setTotal(total));
@@ -83,41 +120,47 @@ export async function runBatch(job: Job, ctx: RunContext, plan: InputPlan): Prom
     Math.max(2, job.concurrency * 2),
   );
 
-  const gate = new RateGate({ max: job.concurrency, rpm: job.rpm });
-  const client = createClient(job, ctx, {
-    gate,
-    connections: job.concurrency,
-    rateLimitRetries: RATE_LIMIT_RETRIES,
-  });
+  const client = createClient(job, ctx, { gate, connections: job.concurrency });
   // Images are read and prepared a few at a time, in input order: sharp and the file system
   // share libuv's four threads, and a first request should not wait behind a hundred images.
   const preparing = new Semaphore(PREPARE_AT_ONCE);
   const turnstile = new Turnstile();
-  const inflight = new AbortController();
-  // Every request in flight listens to this one signal.
-  setMaxListeners(0, inflight.signal);
+
   let graceTimer: ReturnType<typeof setTimeout> | undefined;
+  const endGrace = (): void => {
+    if (graceTimer) clearTimeout(graceTimer);
+    graceTimer = undefined;
+    inflight.abort(new InterruptedError());
+  };
   const onInterrupt = (): void => {
     if (state.interrupted) return;
     state.interrupted = true;
-    state.stopping = true;
     progress.clear();
     if (deps.interrupt.reason === OUTPUT_CLOSED) {
       // Nothing more can be printed: stop at once (what went to --output is complete).
-      stats.stopReason = 'standard output was closed';
-      inflight.abort(new InterruptedError());
+      stop('standard output was closed');
+      endGrace();
       return;
     }
-    stats.stopReason = 'interrupted';
-    reporter.line(
-      reporter.chalk.yellow(
-        `interrupted: letting requests in flight finish for ${GRACE_MS / 1000} s (Ctrl-C again to quit now)`,
-      ),
-    );
-    graceTimer = setTimeout(() => inflight.abort(new InterruptedError()), GRACE_MS);
+    stop('interrupted');
+    if (gate.active === 0) {
+      endGrace();
+      return;
+    }
+    reporter.line([
+      {
+        text: `interrupted: letting requests in flight finish for ${GRACE_MS / 1000} s (Ctrl-C again to quit now)`,
+        style: 'yellow',
+      },
+    ]);
+    graceTimer = setTimeout(endGrace, GRACE_MS);
   };
   if (deps.interrupt.aborted) onInterrupt();
   else deps.interrupt.addEventListener('abort', onInterrupt, { once: true });
+  /** After each request: once interrupted and nothing is in flight, there is nothing to wait for. */
+  const afterRequest = (): void => {
+    if (state.interrupted && gate.active === 0) endGrace();
+  };
 
   const record = (index: number, rec: ResultRecord, text: string | undefined): void => {
     if (file) file.append(jsonLine(rec));
@@ -127,7 +170,9 @@ export async function runBatch(job: Job, ctx: RunContext, plan: InputPlan): Prom
         index,
         text === undefined
           ? undefined
-          : `${header(sanitize ? sanitizeForTerminal(rec.image) : rec.image)}\n${text}`,
+          : headers
+            ? `${header(neutralize(rec.image))}\n${text}`
+            : text,
       );
     }
   };
@@ -142,10 +187,46 @@ export async function runBatch(job: Job, ctx: RunContext, plan: InputPlan): Prom
     if (job.debug && error instanceof Error && error.stack) reporter.debug(error.stack);
     const status = error instanceof APIError ? error.status : undefined;
     record(index, failureRecord(input.name, index, { code, message, status }, ms), undefined);
-    if (stopsTheBatch(error) && !state.stopping) {
-      state.stopping = true;
-      stats.stopReason = code === ExitCode.AUTH ? 'authentication failed' : 'out of quota';
+    const failure = classifyFailure(error);
+    if (isTooLongToWait(error)) {
+      state.stoppedByRateLimit = true;
+      stop('the server asks for a longer wait than --max-wait');
+    } else if (stopsEveryRequest(failure)) {
+      stop(failure.kind === 'auth' ? 'authentication failed' : 'out of quota');
+    } else if (failure.kind === 'rate-limit') {
+      // Images keep failing on rate limits with nothing getting through: stop, resume later.
+      state.rateLimitedInARow++;
+      if (state.rateLimitedInARow >= Math.max(2, job.concurrency)) {
+        state.stoppedByRateLimit = true;
+        stop(
+          `rate limited on ${state.rateLimitedInARow} images in a row; run again later with --resume`,
+        );
+      }
     }
+  };
+
+  /** An image that was never sent: rate-limited when a rate limit stopped the batch. */
+  const notSent = (input: ExpandedInput, index: number): void => {
+    if (state.stoppedByRateLimit) {
+      stats.rateLimited++;
+      record(
+        index,
+        failureRecord(
+          input.name,
+          index,
+          {
+            code: ExitCode.RATE_LIMIT,
+            message: `${input.name}: not sent: the batch stopped on a rate limit`,
+          },
+          0,
+        ),
+        undefined,
+      );
+      return;
+    }
+    stats.notAttempted++;
+    if (stats.notAttemptedNames.length < 20) stats.notAttemptedNames.push(input.name);
+    if (textOut) ordered.settle(index, undefined);
   };
 
   const describeOne = async (input: ExpandedInput, index: number): Promise<void> => {
@@ -171,10 +252,9 @@ export async function runBatch(job: Job, ctx: RunContext, plan: InputPlan): Prom
       progress.update(stats);
       return;
     }
-    if (state.stopping) {
+    if (isStopping()) {
       // Pulled just before the stop: count it with the rest.
-      notAttempted(input);
-      if (textOut) ordered.settle(index, undefined);
+      notSent(input, index);
       return;
     }
     const t0 = deps.now();
@@ -183,13 +263,20 @@ export async function runBatch(job: Job, ctx: RunContext, plan: InputPlan): Prom
       reporter.debug(imageReport(job, image));
       if (isStopping()) {
         // Prepared ahead, but the batch stopped meanwhile: it was never sent.
-        notAttempted(input);
-        if (textOut) ordered.settle(index, undefined);
+        notSent(input, index);
         return;
       }
       const payload = buildPayload(job, [image.source]);
-      const ask = (): Promise<Answer> =>
-        askModel(job, ctx, client, payload, input.name, { signal: inflight.signal });
+      const ask = async (): Promise<Answer> => {
+        try {
+          return await askModel(job, ctx, client, payload, input.name, {
+            signal: inflight.signal,
+            stop: stopping.signal,
+          });
+        } finally {
+          afterRequest();
+        }
+      };
       let answer: Answer;
       try {
         // Queue for the server in input order, whichever image finished preparing first.
@@ -199,11 +286,15 @@ export async function runBatch(job: Job, ctx: RunContext, plan: InputPlan): Prom
         answer = await asking;
       } catch (error) {
         // A transient failure while others succeed is bad luck, not a dead server: one more round.
-        if (!isTransient(error) || job.retries === 0 || isStopping() || state.lastSuccessAt < t0)
+        if (
+          !deservesSecondRound(classifyFailure(error), job.retries) ||
+          isStopping() ||
+          state.lastSuccessAt < t0
+        )
           throw error;
         reporter.debug(`${input.name}: second round after: ${(error as Error).message}`);
-        await sleep(SECOND_ROUND_DELAY_MS, undefined, { signal: inflight.signal }).catch(() => {
-          throw new InterruptedError();
+        await sleep(SECOND_ROUND_DELAY_MS, undefined, { signal: stopping.signal }).catch(() => {
+          throw error;
         });
         answer = await ask();
       }
@@ -219,6 +310,7 @@ export async function runBatch(job: Job, ctx: RunContext, plan: InputPlan): Prom
       // Counted once the sidecar (if any) is written: an answer that could not be saved failed.
       if (job.sidecar) await writeSidecarFor(input, rec, answer.text);
       state.lastSuccessAt = deps.now();
+      state.rateLimitedInARow = 0;
       stats.succeeded++;
       if (answer.usage) {
         stats.promptTokens += answer.usage.prompt_tokens;
@@ -226,14 +318,14 @@ export async function runBatch(job: Job, ctx: RunContext, plan: InputPlan): Prom
         if (cost) stats.cost += cost.usd;
         else stats.costKnown = false;
       }
+      stats.lastAnswer = { usage: answer.usage, cost };
       record(index, rec, formatAnswer(answer.text, sanitize));
       for (const warning of completionWarnings(job, input.name, answer.completion))
         reporter.warn(warning);
     } catch (error) {
       if (error instanceof InterruptedError && error.notSent) {
-        // Prepared, but stopped (Ctrl-C, or a rejected key) before it was sent.
-        notAttempted(input);
-        if (textOut) ordered.settle(index, undefined);
+        // Prepared, but stopped (Ctrl-C, a rejected key, a rate limit) before it was sent.
+        notSent(input, index);
       } else if (
         error instanceof InterruptedError ||
         (state.interrupted && inflight.signal.aborted)
@@ -265,11 +357,6 @@ export async function runBatch(job: Job, ctx: RunContext, plan: InputPlan): Prom
     );
   };
 
-  const notAttempted = (input: ExpandedInput): void => {
-    stats.notAttempted++;
-    if (stats.notAttemptedNames.length < 20) stats.notAttemptedNames.push(input.name);
-  };
-
   const iterator = plan.inputs[Symbol.asyncIterator]();
   try {
     // Twice as many workers as requests in flight: while one request waits on the server, the
@@ -277,7 +364,7 @@ export async function runBatch(job: Job, ctx: RunContext, plan: InputPlan): Prom
     // instead of after a burst of preparation. The gate still allows -c requests at a time.
     const result = await runPool(
       iterator,
-      { concurrency: job.concurrency * 2, shouldStop: () => state.stopping },
+      { concurrency: job.concurrency * 2, shouldStop: isStopping },
       async (input, index) => {
         stats.total = Math.max(stats.total, index + 1);
         await describeOne(input, index);
@@ -287,12 +374,14 @@ export async function runBatch(job: Job, ctx: RunContext, plan: InputPlan): Prom
       // Stopped early: count (and name a few of) the images left.
       for (let step = await iterator.next(); !step.done; step = await iterator.next()) {
         stats.total++;
-        notAttempted(step.value);
+        stats.notAttempted++;
+        if (stats.notAttemptedNames.length < 20) stats.notAttemptedNames.push(step.value.name);
       }
     }
   } finally {
     deps.interrupt.removeEventListener('abort', onInterrupt);
     if (graceTimer) clearTimeout(graceTimer);
+    gate.close();
     ordered.drain();
     progress.stop();
     await client.close();
@@ -300,12 +389,15 @@ export async function runBatch(job: Job, ctx: RunContext, plan: InputPlan): Prom
   }
 
   stats.elapsedMs = deps.now() - started;
-  if (stats.total === 0) {
-    reporter.warn('no images to describe');
-  }
-  for (const line of formatSummary(stats, reporter.chalk)) {
-    if (line.important) reporter.line(line.text);
-    else reporter.info(line.text);
+  if (stats.total === 0) reporter.warn('no images to describe');
+  if (!plan.multiple && stats.lastAnswer) {
+    // One image: its usage and cost, as a single run shows them.
+    reportUsage(reporter, stats.lastAnswer.usage, stats.lastAnswer.cost);
+  } else if (plan.multiple || stats.stopReason) {
+    for (const line of formatSummary(stats)) {
+      if (line.important) reporter.line(line.text);
+      else reporter.info(line.text);
+    }
   }
   if (gate.rateLimitedCount > 0)
     reporter.debug(
@@ -314,16 +406,4 @@ export async function runBatch(job: Job, ctx: RunContext, plan: InputPlan): Prom
 
   if (state.interrupted) return ExitCode.INTERRUPTED;
   return firstFailure?.code ?? ExitCode.OK;
-}
-
-function isTransient(error: unknown): boolean {
-  if (!(error instanceof DescribeImageError)) return false;
-  if (error instanceof APIError && isQuotaError(error.status, error.info)) return false;
-  return error.exitCode === ExitCode.SERVER || error.exitCode === ExitCode.RATE_LIMIT;
-}
-
-function stopsTheBatch(error: unknown): boolean {
-  if (!(error instanceof DescribeImageError)) return false;
-  if (error.exitCode === ExitCode.AUTH) return true;
-  return error instanceof APIError && isQuotaError(error.status, error.info);
 }

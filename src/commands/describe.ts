@@ -1,18 +1,21 @@
 /**
  * One request: one image (or several with --together) → request → streamed answer on
- * stdout → usage and cost on stderr. Several images without --together go to `batch.ts`,
- * `--dry-run` to `dry-run.ts`.
+ * stdout → usage and cost on stderr. Several images without --together go to `batch.ts`, and
+ * so does one image with an output option (--json, -o, --sidecar: a batch of one writes what a
+ * batch writes); `--dry-run` goes to `dry-run.ts`.
  */
-import { ExitCode, UsageError } from '../errors.js';
+import { DescribeImageError, ExitCode, InterruptedError, UsageError, oneLine } from '../errors.js';
 import { planInputs } from '../input/expand.js';
 import type { ImageArg } from '../input/images.js';
 import { jsonLine, successRecord } from '../render/json.js';
-import { AnswerWriter, formatUsage } from '../render/text.js';
-import { costOf, formatCostLine } from '../pricing.js';
+import { neutralize } from '../output/guard.js';
+import { AnswerWriter } from '../render/text.js';
+import { costOf } from '../pricing.js';
 import { isCI } from '../ui/colors.js';
 import { startSpinner } from '../ui/spinner.js';
 import {
   askModel,
+  BATCH_MAX_WAIT_MS,
   buildPayload,
   checkRequestSize,
   completionWarnings,
@@ -22,6 +25,8 @@ import {
   modelOf,
   oneRequestInputs,
   prepareImage,
+  reportUsage,
+  SINGLE_MAX_WAIT_MS,
   type Answer,
   type Job,
   type PreparedImage,
@@ -41,7 +46,11 @@ export async function describe(job: Job, ctx: RunContext): Promise<number> {
     return dryRun(job, ctx, plan);
   }
   if (job.model === undefined) job = { ...job, model: await askServerForModel(job, ctx) };
-  if (plan.multiple && !job.together) {
+  job = {
+    ...job,
+    maxWaitMs: job.maxWaitMs ?? (plan.multiple ? BATCH_MAX_WAIT_MS : SINGLE_MAX_WAIT_MS),
+  };
+  if (!job.together && (plan.multiple || job.json || job.output || job.sidecar)) {
     const { runBatch } = await import('./batch.js');
     return runBatch(job, ctx, plan);
   }
@@ -85,7 +94,7 @@ async function describeTogether(job: Job, ctx: RunContext, args: ImageArg[]): Pr
   );
 
   const spinnerOn = Boolean(deps.stderr.isTTY) && !job.quiet && !job.json && !isCI(deps.env);
-  const spinner = await startSpinner(deps.stderr, `Asking ${modelOf(job)}…`, spinnerOn);
+  const spinner = await startSpinner(deps.stderr, neutralize(`Asking ${modelOf(job)}…`), spinnerOn);
   reporter.beforeWrite = () => spinner.stop();
   const writer = new AnswerWriter(deps.stdout, Boolean(deps.stdout.isTTY));
   const live = job.stream && !job.json && !job.structured;
@@ -102,14 +111,19 @@ async function describeTogether(job: Job, ctx: RunContext, args: ImageArg[]): Pr
         : undefined,
       onRetry: ({ delayMs, error, attempt }) => {
         const what = `${error.message}; retrying in ${(delayMs / 1000).toFixed(1)} s (retry ${attempt})`;
-        if (spinnerOn) spinner.setText(what);
+        if (spinnerOn) spinner.setText(neutralize(oneLine(what, 200)));
         else reporter.notice(`${name}: ${what}`);
       },
     });
   } catch (error) {
     spinner.stop();
+    const printed = writer.started;
     writer.end();
-    throw forImage(name, error);
+    const failure = forImage(name, error);
+    // Part of the answer is on stdout: say so, as it is not retried (the text would repeat).
+    if (printed && failure instanceof DescribeImageError && !(failure instanceof InterruptedError))
+      failure.message += ' (the answer printed above is incomplete)';
+    throw failure;
   } finally {
     spinner.stop();
     reporter.beforeWrite = undefined;
@@ -128,15 +142,11 @@ async function describeTogether(job: Job, ctx: RunContext, args: ImageArg[]): Pr
     );
     deps.stdout.write(jsonLine(record));
   } else {
-    if (!live) writer.write(answer.text);
+    // A streamed refusal arrives as `delta.refusal`, not as text: print it as --no-stream does.
+    if (!live || !writer.started) writer.write(answer.text);
     writer.end();
   }
   for (const warning of completionWarnings(job, name, answer.completion)) reporter.warn(warning);
-  if (answer.usage) {
-    reporter.info(reporter.chalk.dim(formatUsage(answer.usage)));
-    if (cost) reporter.info(reporter.chalk.dim(formatCostLine(cost)));
-  } else {
-    reporter.debug('the server reported no token usage');
-  }
+  reportUsage(reporter, answer.usage, cost);
   return ExitCode.OK;
 }

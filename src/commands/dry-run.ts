@@ -1,10 +1,14 @@
 /**
- * `--dry-run`: everything up to the request, nothing sent, no key needed. stdout gets the
- * request body as it would be sent (inline images shortened to their size; pretty JSON for one
- * request, JSON Lines for several); stderr gets the endpoint, the headers with the key
- * redacted, and per image what preparation did and its estimated tokens.
+ * `--dry-run`: everything up to the request, nothing sent, no key needed, and no network at
+ * all: an image URL that would be downloaded (--download, or a provider that needs it) is not
+ * fetched, only named. stdout gets the request body as it would be sent (inline images
+ * shortened to their size; pretty JSON for one request, JSON Lines for several); stderr gets
+ * the endpoint, the headers with the key redacted, and per image what preparation did and its
+ * estimated tokens.
  */
 import { chatCompletionsUrl, displayBody } from '../api/request.js';
+import type { ImageArg } from '../input/images.js';
+import { displayUrl, safeJson } from '../output/guard.js';
 import { ExitCode, exitCodeFor } from '../errors.js';
 import type { InputPlan } from '../input/expand.js';
 import { estimateImageTokens } from '../input/tokens.js';
@@ -14,7 +18,6 @@ import { VERSION } from '../version.js';
 import {
   buildPayload,
   checkRequestSize,
-  createClient,
   imageReport,
   prepareImage,
   modelOf,
@@ -26,9 +29,8 @@ import {
 
 export async function dryRun(job: Job, ctx: RunContext, plan: InputPlan): Promise<number> {
   const { deps, reporter } = ctx;
-  const client = job.download ? createClient(job, ctx, { connections: 2 }) : undefined;
   const oneRequest = job.together || !plan.multiple;
-  reporter.line(`POST ${chatCompletionsUrl(job.api.baseUrl, job.api.query)}`);
+  reporter.line(`POST ${displayUrl(chatCompletionsUrl(job.api.baseUrl, job.api.query))}`);
   reporter.line(`content-type: application/json · user-agent: describe-image/${VERSION}`);
   const keyHeader =
     job.provider.keyHeader === 'api-key' ? 'api-key: ***' : 'authorization: Bearer ***';
@@ -45,9 +47,7 @@ export async function dryRun(job: Job, ctx: RunContext, plan: InputPlan): Promis
         images.map((i) => i.source),
       ),
     );
-    deps.stdout.write(
-      oneRequest ? `${JSON.stringify(body, null, 2)}\n` : `${JSON.stringify(body)}\n`,
-    );
+    deps.stdout.write(oneRequest ? `${safeJson(body, 2)}\n` : `${safeJson(body)}\n`);
     totals.requests++;
     for (const image of images) {
       reporter.line(imageReport(job, image));
@@ -59,22 +59,28 @@ export async function dryRun(job: Job, ctx: RunContext, plan: InputPlan): Promis
     }
   };
 
-  try {
-    if (oneRequest) {
-      const args = await oneRequestInputs(plan);
-      send(await Promise.all(args.map((arg) => prepareImage(arg, job, ctx, client))));
-    } else {
-      for await (const input of plan.inputs) {
-        try {
-          send([await prepareImage(input.arg, job, ctx, client)]);
-        } catch (error) {
-          reporter.error(error instanceof Error ? error.message : String(error));
-          firstFailure ??= exitCodeFor(error);
-        }
+  // A URL to download is named, not fetched: a dry run makes no network call.
+  const prepare = (arg: ImageArg): Promise<PreparedImage> => {
+    if (arg.kind === 'url' && job.download) {
+      reporter.line(
+        `${arg.name}: would be downloaded and sent as bytes (not fetched in a dry run)`,
+      );
+      return Promise.resolve({ name: arg.name, source: { url: arg.url }, prepared: undefined });
+    }
+    return prepareImage(arg, job, ctx, undefined);
+  };
+  if (oneRequest) {
+    const args = await oneRequestInputs(plan);
+    send(await Promise.all(args.map(prepare)));
+  } else {
+    for await (const input of plan.inputs) {
+      try {
+        send([await prepare(input.arg)]);
+      } catch (error) {
+        reporter.error(error instanceof Error ? error.message : String(error));
+        firstFailure ??= exitCodeFor(error);
       }
     }
-  } finally {
-    await client?.close();
   }
 
   const { requests, imageTokens } = totals;

@@ -7,6 +7,8 @@ import { ApiClient, type CompleteOptions, type Gate } from '../api/client.js';
 import { buildChatRequest, type ChatRequestPayload, type ImageSource } from '../api/request.js';
 import type { Completion, ImageDetail, Usage } from '../api/types.js';
 import type { Price } from '../config.js';
+import { formatCostLine, type Cost } from '../pricing.js';
+import { formatUsage } from '../render/text.js';
 import type { Deps } from '../deps.js';
 import { DescribeImageError, InputError, SchemaMismatchError, UsageError } from '../errors.js';
 import type { InputPlan } from '../input/expand.js';
@@ -46,6 +48,11 @@ export interface Job {
   together: boolean;
   timeoutMs: number;
   retries: number;
+  /**
+   * `--max-wait`: the longest wait a server may ask for (Retry-After) that is waited out;
+   * undefined: 60 s for one image, 600 s for a batch (set by describe()).
+   */
+  maxWaitMs: number | undefined;
   concurrency: number;
   /** Requests per minute, if capped. */
   rpm: number | undefined;
@@ -89,10 +96,15 @@ export interface RunContext {
   redactor: Redactor;
 }
 
+/** `--max-wait`'s default for one image: the official SDK's own limit. */
+export const SINGLE_MAX_WAIT_MS = 60_000;
+/** `--max-wait`'s default for a batch, whose whole pool waits out a rate limit. */
+export const BATCH_MAX_WAIT_MS = 600_000;
+
 export function createClient(
   job: Job,
   ctx: RunContext,
-  extra: { gate?: Gate; connections?: number; rateLimitRetries?: number } = {},
+  extra: { gate?: Gate; connections?: number } = {},
 ): ApiClient {
   const env = ctx.deps.env;
   const proxy = {
@@ -107,11 +119,13 @@ export function createClient(
     query: job.api.query,
     userAgent: `describe-image/${VERSION}`,
     timeoutMs: job.timeoutMs,
-    maxRetries: job.retries,
+    retry: {
+      retries: job.retries,
+      maxWaitMs: job.maxWaitMs ?? (extra.gate ? BATCH_MAX_WAIT_MS : SINGLE_MAX_WAIT_MS),
+    },
     connections: extra.connections ?? Math.max(1, job.concurrency),
     proxy: proxy.http || proxy.https ? proxy : undefined,
     gate: extra.gate,
-    rateLimitRetries: extra.rateLimitRetries,
     log: job.debug ? (line) => ctx.reporter.debug(line) : undefined,
   });
 }
@@ -276,6 +290,20 @@ function addUsage(a: Usage | undefined, b: Usage | undefined): Usage | undefined
   if (typeof a.cost === 'number' || typeof b.cost === 'number')
     sum.cost = (a.cost ?? 0) + (b.cost ?? 0);
   return sum;
+}
+
+/** The token and cost lines after an answer (hidden by --quiet). */
+export function reportUsage(
+  reporter: Reporter,
+  usage: Usage | undefined,
+  cost: Cost | undefined,
+): void {
+  if (!usage) {
+    reporter.debug('the server reported no token usage');
+    return;
+  }
+  reporter.info([{ text: formatUsage(usage), style: 'dim' }]);
+  if (cost) reporter.info([{ text: formatCostLine(cost), style: 'dim' }]);
 }
 
 /** Prefixes a request failure with the image it was for (input errors already name it). */

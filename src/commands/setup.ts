@@ -9,6 +9,7 @@ import { saveKey } from '../config-file.js';
 import type { InStream } from '../deps.js';
 import { ExitCode, InterruptedError, UsageError } from '../errors.js';
 import { readStdinText } from '../input/images.js';
+import { safeJson } from '../output/guard.js';
 import { PROVIDERS } from '../providers.js';
 import type { RunContext } from './job.js';
 
@@ -145,7 +146,7 @@ export function printConfig(
   if (json) {
     const out: Record<string, { value: string | number | undefined; source: string }> = {};
     for (const row of rows) out[row.setting] = { value: row.value, source: row.source };
-    ctx.deps.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    ctx.deps.stdout.write(`${safeJson(out, 2)}\n`);
     return ExitCode.OK;
   }
   const width = Math.max(...rows.map((r) => r.setting.length));

@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { ErrorObject } from 'ajv';
 import type { JsonSchemaFormat } from '../api/types.js';
 import { InputError, SchemaMismatchError, UsageError, oneLine } from '../errors.js';
+import { safeJson } from '../output/guard.js';
 import { findPreset, PRESET_NAMES, schemaName, type Preset } from '../presets.js';
 
 export interface StructuredSpec {
@@ -152,7 +153,7 @@ export function presentAnswer(
     const natural = spec.preset.unwrap(value as Record<string, unknown>);
     return { json: natural, text: spec.preset.toText(natural) };
   }
-  return { json: value, text: tty ? JSON.stringify(value, null, 2) : JSON.stringify(value) };
+  return { json: value, text: tty ? safeJson(value, 2) : safeJson(value) };
 }
 
 export function mismatch(name: string, problem: string): SchemaMismatchError {

@@ -46,7 +46,7 @@ export class Redactor {
     this.secrets.sort((a, b) => b.length - a.length);
   }
 
-  /** Adds the secrets of a URL: its password (and user name), and secret query parameters. */
+  /** Adds the secrets of a URL: its password, and secret query parameters. */
   addUrl(text: string | undefined): void {
     for (const secret of urlSecrets(text)) this.add(secret);
   }
@@ -109,7 +109,7 @@ export interface StreamRedactor {
   flush(): string;
 }
 
-/** The secrets a URL holds: user name and password, and the values of secret parameters. */
+/** The secrets a URL holds: its password, and the values of secret query parameters. */
 export function urlSecrets(text: string | undefined): string[] {
   if (!text) return [];
   let url: URL;
@@ -118,10 +118,10 @@ export function urlSecrets(text: string | undefined): string[] {
   } catch {
     return [];
   }
+  // The password; a user name is shown as *** by displayUrl() but is no secret (redacting
+  // "alice" everywhere would mangle paths such as /home/alice).
   const out: string[] = [];
-  for (const part of [url.password, url.username]) {
-    if (part) out.push(part, safeDecode(part));
-  }
+  if (url.password) out.push(url.password, safeDecode(url.password));
   for (const [name, value] of url.searchParams) if (isSecretParam(name) && value) out.push(value);
   return out;
 }
@@ -156,11 +156,12 @@ export function displayUrl(text: string | URL): string {
     .replace(/\/$/, '');
 }
 
-// C0 but tab and newline, DEL, C1, and the bidirectional overrides and isolates that can make
-// text read differently from what it is (Trojan Source).
+// C0 but tab and newline, DEL, C1, the Unicode line and paragraph separators, and the
+// bidirectional overrides and isolates that can make text read differently from what it is
+// (Trojan Source).
 const CONTROL =
   // eslint-disable-next-line no-control-regex -- matching control characters is the point
-  /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+  /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 /**
  * Text that did not come from the model (a file name, a server's message, a URL) made safe

@@ -1,9 +1,10 @@
 /**
  * JSON Lines records: one object per image, the same shape in a single run and in a batch,
- * on stdout or in `--output`. Model text is kept byte for byte (JSON escapes control
- * characters, so nothing reaches a terminal raw).
+ * on stdout or in `--output`. Model text is kept character for character; every control
+ * character is escaped (C1 and U+2028/9 too), so nothing reaches a terminal raw.
  */
 import type { Completion, Usage } from '../api/types.js';
+import { safeJson } from '../output/guard.js';
 
 export interface ResultRecord {
   image: string;
@@ -74,7 +75,7 @@ export function failureRecord(
   };
 }
 
-/** One line of JSON Lines. */
+/** One line of JSON Lines: C0, C1 and U+2028/9 escaped (see output/guard.ts). */
 export function jsonLine(record: ResultRecord): string {
-  return `${JSON.stringify(record)}\n`;
+  return `${safeJson(record)}\n`;
 }

@@ -1,8 +1,9 @@
 /**
  * Pure: the end-of-batch summary lines for stderr.
  */
-import type { ChalkInstance } from 'chalk';
-import { formatUsd } from '../pricing.js';
+import type { Usage } from '../api/types.js';
+import { formatUsd, type Cost } from '../pricing.js';
+import type { Line } from '../ui/reporter.js';
 import { formatCount } from './text.js';
 
 export interface BatchStats {
@@ -12,6 +13,8 @@ export interface BatchStats {
   failed: number;
   skipped: number;
   notAttempted: number;
+  /** Never sent because a rate limit stopped the batch. */
+  rateLimited: number;
   /** In flight when Ctrl-C's grace period ended. */
   interrupted: number;
   promptTokens: number;
@@ -25,11 +28,16 @@ export interface BatchStats {
   /** The first few images not attempted, for the summary. */
   notAttemptedNames: string[];
   stopReason: string | undefined;
+  /** The last answer's usage and cost (a batch of one reports them as a single run does). */
+  lastAnswer?: { usage: Usage | undefined; cost: Cost | undefined } | undefined;
 }
 
 export interface SummaryLine {
-  text: string;
-  /** Shown under --quiet too (failures and why the batch stopped). */
+  text: Line;
+  /**
+   * Shown under --quiet too: why the batch stopped and what was left undone. (Each failure was
+   * already reported when it happened: --quiet does not repeat them.)
+   */
   important: boolean;
 }
 
@@ -41,6 +49,7 @@ export function emptyStats(): BatchStats {
     failed: 0,
     skipped: 0,
     notAttempted: 0,
+    rateLimited: 0,
     interrupted: 0,
     promptTokens: 0,
     completionTokens: 0,
@@ -70,40 +79,55 @@ export function imagesPerSecond(done: number, ms: number): string {
   return rate >= 10 ? rate.toFixed(0) : rate.toFixed(1);
 }
 
-export function formatSummary(stats: BatchStats, chalk: ChalkInstance): SummaryLine[] {
+export function formatSummary(stats: BatchStats): SummaryLine[] {
   const lines: SummaryLine[] = [];
-  const parts = [
-    chalk.green(`${formatCount(stats.succeeded)} succeeded`),
-    stats.failed > 0 ? chalk.red(`${formatCount(stats.failed)} failed`) : '0 failed',
-    `${formatCount(stats.skipped)} skipped`,
-    `${formatCount(stats.notAttempted + stats.interrupted)} not attempted`,
-  ];
-  const bad = stats.failed > 0 || stats.notAttempted + stats.interrupted > 0;
   lines.push({
-    text: `summary: ${parts.join(' · ')} (of ${formatCount(stats.total)})`,
-    important: bad,
+    text: [
+      { text: 'summary: ' },
+      { text: `${formatCount(stats.succeeded)} succeeded`, style: 'green' },
+      { text: ' · ' },
+      stats.failed > 0
+        ? { text: `${formatCount(stats.failed)} failed`, style: 'red' }
+        : { text: '0 failed' },
+      ...(stats.rateLimited > 0
+        ? [
+            { text: ' · ' },
+            { text: `${formatCount(stats.rateLimited)} rate-limited`, style: 'yellow' as const },
+          ]
+        : []),
+      {
+        text: ` · ${formatCount(stats.skipped)} skipped · ${formatCount(stats.notAttempted + stats.interrupted)} not attempted (of ${formatCount(stats.total)})`,
+      },
+    ],
+    important: false,
   });
   const tokens = stats.promptTokens + stats.completionTokens;
   let usage = `tokens: ${formatCount(stats.promptTokens)} in · ${formatCount(stats.completionTokens)} out · ${formatCount(tokens)} total`;
   if (stats.cost > 0) usage += ` · cost ${stats.costKnown ? '~' : '≥ '}${formatUsd(stats.cost)}`;
-  lines.push({ text: chalk.dim(usage), important: false });
+  lines.push({ text: [{ text: usage, style: 'dim' }], important: false });
   const done = stats.succeeded + stats.failed;
   lines.push({
-    text: chalk.dim(
-      `time: ${formatDuration(stats.elapsedMs)} · ${imagesPerSecond(done, stats.elapsedMs)} images/s`,
-    ),
+    text: [
+      {
+        text: `time: ${formatDuration(stats.elapsedMs)} · ${imagesPerSecond(done, stats.elapsedMs)} images/s`,
+        style: 'dim',
+      },
+    ],
     important: false,
   });
   if (stats.stopReason) {
-    lines.push({ text: chalk.yellow(`stopped: ${stats.stopReason}`), important: true });
+    lines.push({
+      text: [{ text: `stopped: ${stats.stopReason}`, style: 'yellow' }],
+      important: true,
+    });
   }
   if (stats.failures.length > 0) {
     lines.push({
-      text: chalk.red(`failed (${formatCount(stats.failures.length)}):`),
-      important: true,
+      text: [{ text: `failed (${formatCount(stats.failures.length)}):`, style: 'red' }],
+      important: false,
     });
     for (const failure of stats.failures)
-      lines.push({ text: `  ${failure.message}`, important: true });
+      lines.push({ text: `  ${failure.message}`, important: false });
   }
   const left = stats.notAttempted + stats.interrupted;
   if (left > 0) {

@@ -1,7 +1,8 @@
 /**
  * The batch progress line on stderr (only on a terminal): done/total, failed, tokens, rate
- * and ETA, redrawn at most ten times a second. Other stderr lines clear it first and redraw it
- * after, through the reporter's hooks.
+ * and ETA, and how long the pool still waits when a rate limit paused it; redrawn at most ten
+ * times a second (once a second during a pause). Other stderr lines clear it first and redraw
+ * it after, through the reporter's hooks.
  */
 import type { BatchStats } from '../render/summary.js';
 import { formatDuration, imagesPerSecond } from '../render/summary.js';
@@ -9,6 +10,7 @@ import { formatCount } from '../render/text.js';
 import type { Reporter } from './reporter.js';
 
 const REDRAW_MS = 100;
+const PAUSE_TICK_MS = 1000;
 
 export class Progress {
   private last = 0;
@@ -16,10 +18,17 @@ export class Progress {
   private shown = false;
   private stats: BatchStats | undefined;
   private readonly started: number;
+  private ticker: ReturnType<typeof setInterval> | undefined;
 
   constructor(
     private readonly reporter: Reporter,
-    private readonly opts: { enabled: boolean; now: () => number; total?: number | undefined },
+    private readonly opts: {
+      enabled: boolean;
+      now: () => number;
+      total?: number | undefined;
+      /** When the pool's rate-limit pause ends (the clock's ms), or 0 when not paused. */
+      pauseEndsAt?: (() => number) | undefined;
+    },
   ) {
     this.started = opts.now();
     if (opts.enabled) {
@@ -51,9 +60,30 @@ export class Progress {
     this.draw();
   }
 
+  /** A pause began: redraw once a second while it lasts, so its countdown moves. */
+  tick(): void {
+    if (!this.opts.enabled || this.ticker) return;
+    this.draw();
+    this.ticker = setInterval(() => {
+      this.draw();
+      if (!this.pausedFor()) this.stopTicker();
+    }, PAUSE_TICK_MS);
+    this.ticker.unref();
+  }
+
+  private stopTicker(): void {
+    if (this.ticker) clearInterval(this.ticker);
+    this.ticker = undefined;
+  }
+
+  private pausedFor(): number {
+    const ends = this.opts.pauseEndsAt?.() ?? 0;
+    return Math.max(0, ends - this.opts.now());
+  }
+
   private draw(): void {
     if (!this.opts.enabled || !this.stats) return;
-    this.reporter.raw(`\r${this.line(this.stats)}\x1b[K`);
+    this.reporter.status(this.line(this.stats));
     this.shown = true;
   }
 
@@ -68,7 +98,10 @@ export class Progress {
     if (stats.failed > 0) parts.push(`${formatCount(stats.failed)} failed`);
     parts.push(`${formatCount(stats.promptTokens + stats.completionTokens)} tokens`);
     parts.push(`${imagesPerSecond(finished, elapsed)} img/s`);
-    if (this.opts.total !== undefined && finished > 0 && done < total) {
+    const paused = this.pausedFor();
+    if (paused > 0) {
+      parts.push(`rate limited: waiting ${formatDuration(paused)}`);
+    } else if (this.opts.total !== undefined && finished > 0 && done < total) {
       const eta = ((total - done) * elapsed) / finished;
       parts.push(`ETA ${formatDuration(eta)}`);
     }
@@ -88,12 +121,13 @@ export class Progress {
   /** Removes the line (before other output, and at the end). */
   clear(): void {
     if (!this.shown) return;
-    this.reporter.raw('\r\x1b[K');
+    this.reporter.clearStatus();
     this.shown = false;
   }
 
   /** Detaches from the reporter. */
   stop(): void {
+    this.stopTicker();
     this.clear();
     this.opts.enabled = false;
     this.reporter.beforeWrite = undefined;

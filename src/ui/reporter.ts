@@ -1,13 +1,28 @@
 /**
- * Everything the tool says on stderr besides the spinner and progress line: errors, warnings,
- * notices, usage and debug lines. Every line passes through `redact()`, so the API key cannot
- * reach the terminal or a log even if a server echoes it back.
+ * Everything the tool says on stderr besides the spinner: errors, warnings, notices, usage,
+ * debug lines and the progress line. It is the one writer of stderr, and it cannot be made to
+ * pass a control sequence through: every piece of text it is given (a file name, a server's
+ * message, a URL) is neutralised (`neutralize()`: control characters become visible escapes),
+ * and colour is added afterwards, by the reporter alone, from style names. The stream it writes
+ * to is guarded too (`guardStream()`): no line can carry a secret.
  */
 import type { ChalkInstance } from 'chalk';
 import type { OutStream } from '../deps.js';
-import { Redactor } from '../output/guard.js';
+import { neutralize, Redactor } from '../output/guard.js';
 
 export const PROGRAM = 'describe-image';
+
+/** How a piece of a line is shown (nothing at all without colour). */
+export type Style = 'dim' | 'red' | 'bold-red' | 'green' | 'yellow';
+
+/** A piece of a line: text (always neutralised) and its style. */
+export interface Segment {
+  text: string;
+  style?: Style | undefined;
+}
+
+/** A line: plain text, or styled pieces. */
+export type Line = string | readonly Segment[];
 
 export interface ReporterOptions {
   chalk: ChalkInstance;
@@ -30,10 +45,6 @@ export class Reporter {
     this.redactor = opts.redactor ?? new Redactor();
   }
 
-  get chalk(): ChalkInstance {
-    return this.opts.chalk;
-  }
-
   get quiet(): boolean {
     return this.opts.quiet;
   }
@@ -42,49 +53,86 @@ export class Reporter {
     return this.opts.debug;
   }
 
+  /** Whether lines are coloured. */
+  get colored(): boolean {
+    return this.opts.chalk.level > 0;
+  }
+
   addSecret(secret: string | undefined): void {
     this.redactor.add(secret);
   }
 
-  /** Replaces every secret in `text` with `***`. */
-  redact(text: string): string {
-    return this.redactor.redact(text);
-  }
-
   /** `describe-image: error: …` (always shown). */
   error(message: string): void {
-    this.line(`${PROGRAM}: ${this.chalk.red.bold('error:')} ${message}`);
+    this.line([
+      { text: `${PROGRAM}: ` },
+      { text: 'error:', style: 'bold-red' },
+      { text: ` ${message}` },
+    ]);
   }
 
   /** `describe-image: warning: …` (shown under --quiet too: it changes what the output means). */
   warn(message: string): void {
-    this.line(`${PROGRAM}: ${this.chalk.yellow('warning:')} ${message}`);
+    this.line([
+      { text: `${PROGRAM}: ` },
+      { text: 'warning:', style: 'yellow' },
+      { text: ` ${message}` },
+    ]);
   }
 
-  /** Informational line, hidden by --quiet. */
+  /** Informational line, dimmed, hidden by --quiet. */
   notice(message: string): void {
-    if (!this.opts.quiet) this.line(this.chalk.dim(message));
+    if (!this.opts.quiet) this.line([{ text: message, style: 'dim' }]);
   }
 
   /** Only with --debug. */
   debug(message: string): void {
-    if (this.opts.debug) this.line(this.chalk.dim(`${PROGRAM}: debug: ${message}`));
+    if (this.opts.debug) this.line([{ text: `${PROGRAM}: debug: ${message}`, style: 'dim' }]);
   }
 
-  /** A plain line (already formatted), hidden by --quiet. */
-  info(message: string): void {
-    if (!this.opts.quiet) this.line(message);
+  /** A line hidden by --quiet. */
+  info(line: Line): void {
+    if (!this.opts.quiet) this.line(line);
   }
 
   /** Writes a line, whatever --quiet says. */
-  line(text: string): void {
+  line(line: Line): void {
     this.beforeWrite?.();
-    this.stream.write(`${this.redact(text)}\n`);
+    this.stream.write(`${this.render(line)}\n`);
     this.afterWrite?.();
   }
 
-  /** Writes raw text (progress redraws), redacted. */
-  raw(text: string): void {
-    this.stream.write(this.redact(text));
+  /** A line as it is written: each piece neutralised, then styled. */
+  render(line: Line): string {
+    const segments = typeof line === 'string' ? [{ text: line }] : line;
+    return segments.map((s) => this.styled(neutralize(s.text), s.style)).join('');
+  }
+
+  /** Draws a one-line status (the progress line) over the current line, without a newline. */
+  status(line: Line): void {
+    this.stream.write(`\r${this.render(line)}\x1b[K`);
+  }
+
+  /** Removes the status line. */
+  clearStatus(): void {
+    this.stream.write('\r\x1b[K');
+  }
+
+  private styled(text: string, style: Style | undefined): string {
+    const chalk = this.opts.chalk;
+    switch (style) {
+      case 'dim':
+        return chalk.dim(text);
+      case 'red':
+        return chalk.red(text);
+      case 'bold-red':
+        return chalk.red.bold(text);
+      case 'green':
+        return chalk.green(text);
+      case 'yellow':
+        return chalk.yellow(text);
+      default:
+        return text;
+    }
   }
 }

@@ -2,10 +2,13 @@
  * Shared admission control for a pool of requests to one server:
  * - at most `limit` requests in flight; `limit` halves on a 429 and grows back by one after
  *   `limit` successes in a row (additive increase, multiplicative decrease, as TCP does);
- * - a 429 pauses every request until its Retry-After has passed, not just the one that got it;
- * - with `rpm`, request starts are spaced at least 60 000 / rpm ms apart.
+ * - a 429 pauses every request until its Retry-After has passed (or a backoff, when the server
+ *   named no wait: `pauseMs`, the retry policy's backoff), not just the one that got it;
+ *   `onPause` is told of each pause;
+ * - with `rpm`, request starts are spaced at least 60 000 / rpm ms apart;
+ * - `close()` refuses every waiting and later request and clears its timer, so nothing keeps
+ *   the process alive.
  */
-
 export interface GateTicket {
   readonly admittedAt: number;
 }
@@ -15,19 +18,23 @@ export interface GateOptions {
   max: number;
   /** Requests per minute, if capped. */
   rpm?: number | undefined;
+  /** The pause after the `n`th rate limit in a row that named no wait (api/retry.ts). */
+  pauseMs: (consecutive: number) => number;
+  /** Told when the pool starts (or extends) a pause for a rate limit. */
+  onPause?: ((ms: number) => void) | undefined;
   now?: () => number;
-  random?: () => number;
 }
 
 export interface GateRelease {
   ok: boolean;
   rateLimited?: boolean;
+  /** The wait the server asked for, in ms. */
   retryAfterMs?: number | undefined;
   /** Closes the gate: every waiting and later request is refused. */
   fatal?: boolean | undefined;
 }
 
-/** Why `acquire()` was refused after a fatal outcome. */
+/** Why `acquire()` was refused after the gate closed. */
 export class GateClosedError extends Error {
   constructor() {
     super('stopped: an earlier request failed in a way every request would');
@@ -53,7 +60,6 @@ export class RateGate {
   private readonly waiters: Waiter[] = [];
   private timer: ReturnType<typeof setTimeout> | undefined;
   private readonly now: () => number;
-  private readonly random: () => number;
   private readonly interval: number;
   /** Total 429s seen, for the summary. */
   rateLimitedCount = 0;
@@ -61,13 +67,22 @@ export class RateGate {
   constructor(private readonly opts: GateOptions) {
     this.current = Math.max(1, opts.max);
     this.now = opts.now ?? Date.now;
-    this.random = opts.random ?? Math.random;
     this.interval = opts.rpm ? 60_000 / opts.rpm : 0;
   }
 
   /** Requests allowed in flight right now. */
   get limit(): number {
     return this.current;
+  }
+
+  /** Requests admitted and not yet released. */
+  get active(): number {
+    return this.inFlight;
+  }
+
+  /** When the pool's current rate-limit pause ends (ms, the clock's time), or 0. */
+  get pauseEndsAt(): number {
+    return this.pausedUntil > this.now() ? this.pausedUntil : 0;
   }
 
   /** Waits for a slot. Rejects with the signal's reason when aborted. */
@@ -83,6 +98,7 @@ export class RateGate {
           const at = this.waiters.indexOf(waiter);
           if (at !== -1) this.waiters.splice(at, 1);
           reject(abortReason(signal));
+          if (this.waiters.length === 0) this.clearTimer();
         },
       };
       signal?.addEventListener('abort', waiter.onAbort, { once: true });
@@ -94,11 +110,7 @@ export class RateGate {
   release(ticket: GateTicket, outcome: GateRelease): void {
     this.inFlight = Math.max(0, this.inFlight - 1);
     if (outcome.fatal) {
-      this.closed = true;
-      for (const waiter of this.waiters.splice(0)) {
-        waiter.signal?.removeEventListener('abort', waiter.onAbort);
-        waiter.reject(new GateClosedError());
-      }
+      this.close();
       return;
     }
     const now = this.now();
@@ -111,10 +123,14 @@ export class RateGate {
         this.current = Math.max(1, Math.floor(this.current / 2));
         this.lastDecreaseAt = now;
       }
-      const wait =
-        outcome.retryAfterMs ??
-        Math.min(0.5 * 2 ** (this.consecutiveLimits - 1), 8) * 1000 * (1 - this.random() * 0.25);
-      this.pausedUntil = Math.max(this.pausedUntil, now + wait);
+      const wait = outcome.retryAfterMs ?? this.opts.pauseMs(this.consecutiveLimits);
+      if (now + wait > this.pausedUntil) {
+        // A pause that starts now, or one that grows by more than a second, is worth a line.
+        if (now + wait - Math.max(now, this.pausedUntil) > 1000 || this.pausedUntil <= now) {
+          this.opts.onPause?.(wait);
+        }
+        this.pausedUntil = now + wait;
+      }
     } else if (outcome.ok) {
       this.consecutiveLimits = 0;
       this.successes++;
@@ -126,11 +142,25 @@ export class RateGate {
     this.pump();
   }
 
-  private pump(): void {
+  /** Refuses every waiting and later request, and stops the gate's timer. */
+  close(): void {
+    this.closed = true;
+    this.clearTimer();
+    for (const waiter of this.waiters.splice(0)) {
+      waiter.signal?.removeEventListener('abort', waiter.onAbort);
+      waiter.reject(new GateClosedError());
+    }
+  }
+
+  private clearTimer(): void {
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
+  }
+
+  private pump(): void {
+    this.clearTimer();
     while (this.waiters.length > 0 && this.inFlight < this.current) {
       const now = this.now();
       const readyAt = Math.max(this.pausedUntil, this.nextStartAt);

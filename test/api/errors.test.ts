@@ -383,6 +383,55 @@ describe('errors inside a stream (no status)', () => {
     expect(error.exitCode).toBe(ExitCode.SERVER);
     expect(error.message).toMatch(/in the stream/);
   });
+
+  it('is told as an error in the stream, never as the HTTP status its code names', () => {
+    const error = apiErrorFromBody(
+      undefined,
+      { error: { message: 'Too many requests', code: 429 } },
+      {},
+    );
+    expect(error.message).toContain('rate limited in the stream (code 429)');
+    expect(error.message).not.toContain('HTTP 429');
+  });
+});
+
+describe('the message matches what the server said', () => {
+  it('"max_tokens is too large" is not "does not accept max_tokens"', () => {
+    const error = apiErrorFromBody(
+      400,
+      {
+        error: {
+          message:
+            'max_tokens is too large: 100000. This model supports at most 16384 completion tokens, whereas you provided 100000.',
+          type: 'invalid_request_error',
+          param: 'max_tokens',
+          code: null,
+        },
+      },
+      {},
+    );
+    expect(error.exitCode).toBe(ExitCode.REJECTED);
+    expect(error.message).toContain('max_tokens is too large');
+    expect(error.message).not.toContain('does not accept max_tokens');
+    expect(error.message).not.toContain('--max-completion-tokens');
+  });
+
+  it('a server that cannot fetch an image URL, in its many words, suggests --download', () => {
+    const words = [
+      'Timeout while downloading https://example.com/cat.jpg.',
+      'Failed to download image from URL',
+      'invalid image input',
+      'expected a base64-encoded data URL',
+      'Error while fetching the image: 403 Forbidden',
+    ];
+    for (const message of words) {
+      const withUrl = apiErrorFromBody(400, { error: { message } }, { imageUrls: true });
+      expect(withUrl.message, message).toContain('--download');
+      // Without an image URL in the request, --download would not help: no such hint.
+      const withoutUrl = apiErrorFromBody(400, { error: { message } }, { imageUrls: false });
+      expect(withoutUrl.message, message).not.toContain('--download');
+    }
+  });
 });
 
 describe('exitCodeFor', () => {

@@ -1,11 +1,32 @@
+/**
+ * The retry policy's one home (src/api/retry.ts): what a failure is, whether and when one
+ * request is tried again (--retries bounds every kind; --max-wait bounds what the server may
+ * ask for), the pool's pause, and the header parsing behind them.
+ */
 import { describe, expect, it } from 'vitest';
+import { apiErrorFromBody } from '../../src/api/errors.js';
 import {
+  attachRetryHeaders,
   backoffMs,
+  classifyFailure,
+  deservesSecondRound,
+  formatWait,
+  isTooLongToWait,
   parseDurationMs,
+  poolPauseMs,
+  RetryBudget,
   retryAfterMs,
-  shouldRetryStatus,
+  stopsEveryRequest,
+  tooLongToWait,
 } from '../../src/api/retry.js';
 import type { HeaderLookup } from '../../src/api/retry.js';
+import {
+  ConnectionError,
+  InputError,
+  MalformedResponseError,
+  SchemaMismatchError,
+  TimeoutError,
+} from '../../src/errors.js';
 
 /** A case-insensitive header lookup over a plain object. */
 function headers(values: Record<string, string> = {}): HeaderLookup {
@@ -15,28 +36,181 @@ function headers(values: Record<string, string> = {}): HeaderLookup {
 
 const NOW = Date.parse('Wed, 21 Oct 2015 07:28:00 GMT');
 
-describe('shouldRetryStatus', () => {
-  it.each([408, 409, 429, 500, 502, 503, 504])('retries %i', (status) => {
-    expect(shouldRetryStatus(status, headers())).toBe(true);
+/** The error a response with this status, body and headers becomes, as the client makes it. */
+function failed(status: number, body: unknown = {}, values: Record<string, string> = {}) {
+  const error = apiErrorFromBody(status, body, {});
+  attachRetryHeaders(error, headers(values), NOW);
+  return error;
+}
+
+const quotaBody = {
+  error: {
+    message: 'You exceeded your current quota.',
+    type: 'insufficient_quota',
+    code: 'insufficient_quota',
+  },
+};
+
+describe('classifyFailure', () => {
+  it.each([408, 409, 500, 502, 503, 504])('%i is transient', (status) => {
+    expect(classifyFailure(failed(status)).kind).toBe('transient');
   });
 
-  it.each([400, 401, 403, 404, 413, 422])('does not retry %i', (status) => {
-    expect(shouldRetryStatus(status, headers())).toBe(false);
+  it.each([400, 404, 413, 422])('%i is final', (status) => {
+    expect(classifyFailure(failed(status)).kind).toBe('final');
   });
 
-  it('x-should-retry: true forces a retry', () => {
-    expect(shouldRetryStatus(400, headers({ 'x-should-retry': 'true' }))).toBe(true);
-    expect(shouldRetryStatus(404, headers({ 'X-Should-Retry': 'true' }))).toBe(true);
+  it('401 and 403 are auth; a 429 quota and a 402 are quota; a plain 429 is a rate limit', () => {
+    expect(classifyFailure(failed(401)).kind).toBe('auth');
+    expect(classifyFailure(failed(403)).kind).toBe('auth');
+    expect(classifyFailure(failed(429, quotaBody)).kind).toBe('quota');
+    expect(classifyFailure(failed(402)).kind).toBe('quota');
+    expect(classifyFailure(failed(429)).kind).toBe('rate-limit');
   });
 
-  it('x-should-retry: false forbids a retry', () => {
-    expect(shouldRetryStatus(429, headers({ 'x-should-retry': 'false' }))).toBe(false);
-    expect(shouldRetryStatus(503, headers({ 'x-should-retry': 'false' }))).toBe(false);
+  it('an error inside a 200 stream: by its exit code, quota before rate limit', () => {
+    const stream = (body: unknown) => apiErrorFromBody(undefined, body, {});
+    expect(
+      classifyFailure(
+        stream({ error: { message: 'Rate limit reached', code: 'rate_limit_exceeded' } }),
+      ).kind,
+    ).toBe('rate-limit');
+    expect(classifyFailure(stream(quotaBody)).kind).toBe('quota');
+    expect(classifyFailure(stream({ error: { message: 'internal error' } })).kind).toBe(
+      'transient',
+    );
+    expect(classifyFailure(stream({ error: { message: 'bad', code: 400 } })).kind).toBe('final');
   });
 
-  it('any other x-should-retry value is ignored', () => {
-    expect(shouldRetryStatus(503, headers({ 'x-should-retry': 'maybe' }))).toBe(true);
-    expect(shouldRetryStatus(400, headers({ 'x-should-retry': 'maybe' }))).toBe(false);
+  it('x-should-retry overrides the status', () => {
+    expect(classifyFailure(failed(400, {}, { 'x-should-retry': 'true' })).kind).toBe('transient');
+    expect(classifyFailure(failed(503, {}, { 'x-should-retry': 'false' })).kind).toBe('final');
+    expect(classifyFailure(failed(429, {}, { 'X-Should-Retry': 'false' })).kind).toBe('final');
+    expect(classifyFailure(failed(503, {}, { 'x-should-retry': 'maybe' })).kind).toBe('transient');
+  });
+
+  it('network failures and a cut stream are transient; other errors final', () => {
+    expect(classifyFailure(new ConnectionError('reset')).kind).toBe('transient');
+    expect(classifyFailure(new TimeoutError('slow')).kind).toBe('transient');
+    expect(classifyFailure(new MalformedResponseError('cut', { retryable: true })).kind).toBe(
+      'transient',
+    );
+    expect(classifyFailure(new MalformedResponseError('html')).kind).toBe('final');
+    expect(classifyFailure(new InputError('x.png: no such file')).kind).toBe('final');
+    expect(classifyFailure(new SchemaMismatchError('no')).kind).toBe('final');
+    expect(classifyFailure(new Error('bug')).kind).toBe('final');
+  });
+
+  it('carries the wait the server asked for, however long', () => {
+    expect(classifyFailure(failed(429, {}, { 'retry-after': '300' })).serverWaitMs).toBe(300_000);
+    expect(classifyFailure(failed(503, {}, { 'retry-after-ms': '250' })).serverWaitMs).toBe(250);
+    expect(classifyFailure(failed(503)).serverWaitMs).toBeUndefined();
+  });
+
+  it('a 429 without Retry-After waits for the exhausted limit to reset', () => {
+    const error = failed(
+      429,
+      {},
+      {
+        'x-ratelimit-remaining-requests': '0',
+        'x-ratelimit-reset-requests': '6m0s',
+        'x-ratelimit-remaining-tokens': '100',
+        'x-ratelimit-reset-tokens': '1s',
+      },
+    );
+    expect(classifyFailure(error).serverWaitMs).toBe(360_000);
+  });
+
+  it('auth and quota stop every request; the others do not', () => {
+    expect(stopsEveryRequest(classifyFailure(failed(401)))).toBe(true);
+    expect(stopsEveryRequest(classifyFailure(failed(429, quotaBody)))).toBe(true);
+    expect(stopsEveryRequest(classifyFailure(failed(429)))).toBe(false);
+    expect(stopsEveryRequest(classifyFailure(failed(500)))).toBe(false);
+  });
+});
+
+describe('RetryBudget', () => {
+  const opts = { retries: 2, maxWaitMs: 60_000, random: () => 0 };
+
+  it('retries rate limits and transient failures --retries times, then stops', () => {
+    for (const error of [failed(429), failed(500), new ConnectionError('reset')]) {
+      const budget = new RetryBudget(opts);
+      const failure = classifyFailure(error);
+      expect(budget.decide(failure)).toEqual({ retry: true, waitMs: 500, attempt: 1 });
+      expect(budget.decide(failure)).toEqual({ retry: true, waitMs: 1000, attempt: 2 });
+      expect(budget.decide(failure)).toEqual({ retry: false, why: 'exhausted' });
+    }
+  });
+
+  it('--retries 0 means no retry at all, rate limits included', () => {
+    const budget = new RetryBudget({ ...opts, retries: 0 });
+    expect(budget.decide(classifyFailure(failed(429)))).toEqual({ retry: false, why: 'exhausted' });
+  });
+
+  it('never retries final, auth or quota failures', () => {
+    for (const error of [failed(400), failed(401), failed(429, quotaBody)]) {
+      expect(new RetryBudget(opts).decide(classifyFailure(error))).toEqual({
+        retry: false,
+        why: 'final',
+      });
+    }
+  });
+
+  it('waits what the server asks for, up to --max-wait; longer is refused at once', () => {
+    const budget = new RetryBudget(opts);
+    expect(budget.decide(classifyFailure(failed(429, {}, { 'retry-after': '60' })))).toEqual({
+      retry: true,
+      waitMs: 60_000,
+      attempt: 1,
+    });
+    expect(budget.decide(classifyFailure(failed(429, {}, { 'retry-after': '300' })))).toEqual({
+      retry: false,
+      why: 'too-long',
+      waitMs: 300_000,
+    });
+    const batch = new RetryBudget({ ...opts, maxWaitMs: 600_000 });
+    expect(batch.decide(classifyFailure(failed(429, {}, { 'retry-after': '300' })))).toMatchObject({
+      retry: true,
+      waitMs: 300_000,
+    });
+  });
+
+  it('a second round is for transient failures and rate limits, and only with retries', () => {
+    expect(deservesSecondRound(classifyFailure(failed(503)), 2)).toBe(true);
+    expect(deservesSecondRound(classifyFailure(failed(503)), 0)).toBe(false);
+    expect(deservesSecondRound(classifyFailure(failed(429)), 2)).toBe(true);
+    expect(deservesSecondRound(classifyFailure(failed(429)), 0)).toBe(false);
+    expect(deservesSecondRound(classifyFailure(failed(429, quotaBody)), 2)).toBe(false);
+    expect(deservesSecondRound(classifyFailure(failed(400)), 2)).toBe(false);
+  });
+
+  it('the pool pauses with the same backoff, counted over rate limits in a row', () => {
+    expect([1, 2, 3, 5, 9].map((n) => poolPauseMs(n, () => 0))).toEqual([
+      500, 1000, 2000, 8000, 8000,
+    ]);
+  });
+});
+
+describe('tooLongToWait', () => {
+  it('names the wait asked for and --max-wait, and is recognisable', () => {
+    const error = tooLongToWait(failed(429), 300_000, 60_000);
+    expect(error.message).toContain(
+      'the server asks to retry in 5 min, longer than --max-wait (60 s)',
+    );
+    expect(error.exitCode).toBe(5);
+    expect(isTooLongToWait(error)).toBe(true);
+    expect(isTooLongToWait(failed(429))).toBe(false);
+  });
+
+  it('formats waits as a person reads them', () => {
+    expect([500, 45_000, 89_000, 300_000, 5_400_000, 86_400_000].map(formatWait)).toEqual([
+      '1 s',
+      '45 s',
+      '89 s',
+      '5 min',
+      '1.5 h',
+      '24 h',
+    ]);
   });
 });
 
@@ -82,14 +256,13 @@ describe('retryAfterMs', () => {
     expect(retryAfterMs(headers({ 'retry-after': 'Wed, 21 Oct 2015 07:27:00 GMT' }), NOW)).toBe(0);
   });
 
-  it('waits of up to 60 s are accepted, longer ones are not', () => {
-    expect(retryAfterMs(headers({ 'retry-after': '60' }), NOW)).toBe(60_000);
-    expect(retryAfterMs(headers({ 'retry-after': '61' }), NOW)).toBeUndefined();
-    expect(retryAfterMs(headers({ 'retry-after': '3600' }), NOW)).toBeUndefined();
-    expect(retryAfterMs(headers({ 'retry-after-ms': '60001' }), NOW)).toBeUndefined();
-    expect(
-      retryAfterMs(headers({ 'retry-after': 'Wed, 21 Oct 2015 07:30:00 GMT' }), NOW),
-    ).toBeUndefined();
+  it('long waits are read as they are (the policy decides what is too long)', () => {
+    expect(retryAfterMs(headers({ 'retry-after': '61' }), NOW)).toBe(61_000);
+    expect(retryAfterMs(headers({ 'retry-after': '86400' }), NOW)).toBe(86_400_000);
+    expect(retryAfterMs(headers({ 'retry-after-ms': '60001' }), NOW)).toBe(60_001);
+    expect(retryAfterMs(headers({ 'retry-after': 'Wed, 21 Oct 2015 07:30:00 GMT' }), NOW)).toBe(
+      120_000,
+    );
   });
 
   it('garbage is undefined', () => {

@@ -360,7 +360,7 @@ describe('retries in a batch', () => {
     expect(times[2]! - times[1]!).toBeGreaterThanOrEqual(1000);
   }, 20_000);
 
-  it("rate limits do not use up an image's retries (--retries 0, three 429s, then success)", async () => {
+  it('--retries bounds rate limits in a batch too: three 429s, then success, with --retries 3', async () => {
     const counts = new Map<string, number>();
     const server = await serve((req, res) => {
       const hash = requestImageHash(req);
@@ -373,12 +373,28 @@ describe('retries in a batch', () => {
       }
       answer(req, res, { text: hash });
     });
-    const r = await runCli(['--base-url', server.baseUrl, '--json', '--retries', '0', 'retry'], {
+    const r = await runCli(['--base-url', server.baseUrl, '--json', '--retries', '3', 'retry'], {
       cwd: root,
     });
     expect(r.stderr).not.toContain('describe-image: error:');
     expect(r.code).toBe(0);
     expectAllDescribedOnce(jsonLines(r.stdout), set);
     expect([...counts.values()]).toEqual([4, 4, 4, 4]);
+  });
+
+  it("--retries 0 sends each image once, rate limits included: the 429s are the images' failures", async () => {
+    const counts = new Map<string, number>();
+    const server = await serve((req, res) => {
+      const hash = requestImageHash(req);
+      counts.set(hash, (counts.get(hash) ?? 0) + 1);
+      res.writeHead(429, { 'content-type': 'application/json', 'retry-after-ms': '50' });
+      res.end(RATE_LIMIT_BODY);
+    });
+    const r = await runCli(['--base-url', server.baseUrl, '--json', '--retries', '0', 'retry'], {
+      cwd: root,
+    });
+    expect(r.code).toBe(5);
+    expect([...counts.values()]).toEqual([1, 1, 1, 1]);
+    expect(jsonLines(r.stdout).every((x) => x.error?.code === 5)).toBe(true);
   });
 });

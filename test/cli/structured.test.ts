@@ -362,7 +362,10 @@ describe('refusals', () => {
     });
     const r = await run(['--base-url', server.baseUrl, '--json', '--preset', 'tags', CAT]);
     expect(r.code).toBe(6);
-    expect(r.stdout).toBe('');
+    // One image under --json is a batch of one: its failure is a record, as in any batch.
+    const [record] = jsonLines(r.stdout);
+    expect(record).toMatchObject({ image: CAT, text: null, error: { code: 6 } });
+    expect(record!.error!.message).toContain('refused to answer: I cannot help.');
     expect(server.requests).toHaveLength(1);
     expect(r.stderr).toContain('refused to answer: I cannot help.');
   });

@@ -68,6 +68,7 @@ function job(over: Partial<Job> = {}): Job {
     together: false,
     timeoutMs: 10_000,
     retries: 0,
+    maxWaitMs: undefined,
     concurrency: 1,
     rpm: undefined,
     filesFrom: undefined,
@@ -465,7 +466,7 @@ describe('askModel against a loopback server', () => {
       baseUrl: server.baseUrl,
       userAgent: 'test',
       timeoutMs: 5000,
-      maxRetries: 0,
+      retry: { retries: 0, maxWaitMs: 60_000 },
     });
     const seen: string[] = [];
     try {

@@ -1,16 +1,14 @@
 /**
  * A batch whose stdout and stderr are a terminal, run in-process (`run(argv, deps)` with fake
- * streams that say isTTY): file names and answers lose their control sequences on the way to
+ * streams that say isTTY): file names show their control characters escaped and answers lose theirs on the way to
  * the terminal, and the progress line gets its total from the count that runs beside the batch.
  */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../../src/cli.js';
-import type { Deps } from '../../src/deps.js';
 import { makeImage, tempDir } from '../helpers/images.js';
+import { runInProcess } from '../helpers/in-process.js';
 import { okHandler, startServer, type TestServer } from '../helpers/server.js';
-import { collector } from '../helpers/streams.js';
 
 const EVIL_NAME = 'evil\x1b]0;owned\x07\x1b[2J.png';
 const EVIL_ANSWER = 'A cat \x1b[31mon\x1b[0m a mat.\x1b]52;c;cHduZWQ=\x07';
@@ -29,34 +27,27 @@ afterAll(async () => {
   await server.close();
 });
 
-async function runOnTerminal(argv: string[]) {
-  const stdout = collector({ isTTY: true, columns: 200 });
-  const stderr = collector({ isTTY: true, columns: 200 });
-  const deps: Deps = {
-    stdout,
-    stderr,
-    stdin: (async function* () {})(),
+function runOnTerminal(argv: string[]) {
+  return runInProcess(argv, {
+    cwd: dir,
+    terminal: true,
     env: {
       DESCRIBE_IMAGE_BASE_URL: server.baseUrl,
       DESCRIBE_IMAGE_API_KEY: 'sk-test-terminal',
       NO_COLOR: '1',
     },
-    cwd: dir,
-    homedir: dir,
-    interrupt: new AbortController().signal,
-    now: () => Date.now(),
-  };
-  const code = await run(argv, deps);
-  return { code, stdout: stdout.text, stderr: stderr.text };
+  });
 }
 
 describe('a batch on a terminal', () => {
   it('file names and answers reach the terminal without their control sequences', async () => {
     const r = await runOnTerminal(['.', 'What is this?']);
     expect(r.code).toBe(0);
+    // The name's control characters are shown, escaped; the answer's are removed.
     expect(r.stdout).toBe(
-      '==> evil.png <==\nA cat on a mat.\n\n==> plain.png <==\nA cat on a mat.\n',
+      '==> evil\\x1b]0;owned\\x07\\x1b[2J.png <==\nA cat on a mat.\n\n==> plain.png <==\nA cat on a mat.\n',
     );
+    expect(r.stdout).not.toContain('\x1b');
     expect(r.stderr).not.toContain('owned');
     expect(r.stderr).toContain('2 succeeded');
   });

@@ -7,7 +7,13 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-export const BIN = fileURLToPath(new URL('../../bin/describe-image.js', import.meta.url));
+/**
+ * The CLI under test: this checkout's build, or another one named by `DESCRIBE_IMAGE_TEST_BIN`
+ * (to show once, by hand, that a new test fails on the code before a fix).
+ */
+export const BIN =
+  process.env.DESCRIBE_IMAGE_TEST_BIN ??
+  fileURLToPath(new URL('../../bin/describe-image.js', import.meta.url));
 
 export interface CliResult {
   code: number | null;

@@ -155,4 +155,12 @@ describe('OrderedEmitter: drain', () => {
     expect(emitter.heldCount).toBe(0);
     expect(waiting.done).toBe(true);
   });
+
+  it('emits in numeric order, not as text would sort (2 before 10)', () => {
+    const r = recorder<string>();
+    const emitter = new OrderedEmitter(r.emit, 20);
+    for (const i of [10, 2, 11, 3]) emitter.settle(i, `#${i}`);
+    emitter.drain();
+    expect(r.emitted.map(([, i]) => i)).toEqual([2, 3, 10, 11]);
+  });
 });

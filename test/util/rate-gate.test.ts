@@ -1,6 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { poolPauseMs } from '../../src/api/retry.js';
 import { GateClosedError, RateGate } from '../../src/util/rate-gate.js';
-import type { GateTicket } from '../../src/util/rate-gate.js';
+import type { GateOptions, GateTicket } from '../../src/util/rate-gate.js';
+
+/** A gate with the retry policy's pool pause, jitter-free unless a test gives its own. */
+function makeGate(opts: Omit<GateOptions, 'pauseMs'> & { random?: () => number }): RateGate {
+  const random = opts.random ?? (() => 0);
+  return new RateGate({ ...opts, pauseMs: (n) => poolPauseMs(n, random) });
+}
 
 /** Tracks whether a promise has settled, without awaiting it. */
 function track<T>(promise: Promise<T>): {
@@ -39,7 +46,7 @@ const clock = (): number => Date.now();
 
 describe('RateGate: concurrency', () => {
   it('never admits more than `limit` at once', async () => {
-    const gate = new RateGate({ max: 3, now: clock });
+    const gate = makeGate({ max: 3, now: clock });
     const tickets = Array.from({ length: 10 }, () => track(gate.acquire()));
     await flush();
     expect(tickets.filter((t) => t.settled)).toHaveLength(3);
@@ -53,7 +60,7 @@ describe('RateGate: concurrency', () => {
 
   it('with real work of varying length, in flight never exceeds the limit and all finish', async () => {
     vi.useRealTimers();
-    const gate = new RateGate({ max: 4 });
+    const gate = makeGate({ max: 4 });
     let inFlight = 0;
     let peak = 0;
     let done = 0;
@@ -73,7 +80,7 @@ describe('RateGate: concurrency', () => {
   });
 
   it('admits waiters in the order they asked', async () => {
-    const gate = new RateGate({ max: 1, now: clock });
+    const gate = makeGate({ max: 1, now: clock });
     const first = await gate.acquire();
     const order: number[] = [];
     const waiters = [1, 2, 3].map((n) => gate.acquire().then((t) => (order.push(n), t)));
@@ -85,7 +92,7 @@ describe('RateGate: concurrency', () => {
   });
 
   it('a failed release (neither ok nor rate limited) frees the slot without growing the limit', async () => {
-    const gate = new RateGate({ max: 2, now: clock });
+    const gate = makeGate({ max: 2, now: clock });
     const a = await gate.acquire();
     gate.release(a, { ok: false });
     expect(gate.limit).toBe(2);
@@ -96,7 +103,7 @@ describe('RateGate: concurrency', () => {
   });
 
   it('max below 1 is treated as 1', async () => {
-    const gate = new RateGate({ max: 0, now: clock });
+    const gate = makeGate({ max: 0, now: clock });
     expect(gate.limit).toBe(1);
     const a = track(gate.acquire());
     const b = track(gate.acquire());
@@ -107,7 +114,7 @@ describe('RateGate: concurrency', () => {
 
 describe('RateGate: 429s', () => {
   it('halves the limit once for a round of simultaneous 429s', async () => {
-    const gate = new RateGate({ max: 8, now: clock });
+    const gate = makeGate({ max: 8, now: clock });
     const round: GateTicket[] = [];
     for (let i = 0; i < 8; i++) round.push(await gate.acquire());
     vi.setSystemTime(Date.now() + 10);
@@ -129,7 +136,7 @@ describe('RateGate: 429s', () => {
   });
 
   it('never goes below 1', async () => {
-    const gate = new RateGate({ max: 2, now: clock });
+    const gate = makeGate({ max: 2, now: clock });
     for (let i = 0; i < 4; i++) {
       const t = await gate.acquire();
       vi.setSystemTime(Date.now() + 1);
@@ -139,7 +146,7 @@ describe('RateGate: 429s', () => {
   });
 
   it('pauses every waiter until retryAfterMs has passed', async () => {
-    const gate = new RateGate({ max: 4, now: clock });
+    const gate = makeGate({ max: 4, now: clock });
     const a = await gate.acquire();
     gate.release(a, { ok: false, rateLimited: true, retryAfterMs: 1000 });
     expect(gate.limit).toBe(2);
@@ -161,7 +168,7 @@ describe('RateGate: 429s', () => {
   });
 
   it('a waiter already queued when the 429 arrives waits too', async () => {
-    const gate = new RateGate({ max: 1, now: clock });
+    const gate = makeGate({ max: 1, now: clock });
     const a = await gate.acquire();
     const b = track(gate.acquire());
     const t0 = Date.now();
@@ -174,7 +181,7 @@ describe('RateGate: 429s', () => {
   });
 
   it('a later, longer Retry-After extends the pause; a shorter one does not shorten it', async () => {
-    const gate = new RateGate({ max: 4, now: clock });
+    const gate = makeGate({ max: 4, now: clock });
     const a = await gate.acquire();
     const b = await gate.acquire();
     const t0 = Date.now();
@@ -189,7 +196,7 @@ describe('RateGate: 429s', () => {
   });
 
   it('without Retry-After, waits the exponential backoff (random injected)', async () => {
-    const gate = new RateGate({ max: 4, now: clock, random: () => 0 });
+    const gate = makeGate({ max: 4, now: clock, random: () => 0 });
     const t0 = Date.now();
     const a = await gate.acquire();
     gate.release(a, { ok: false, rateLimited: true });
@@ -212,7 +219,7 @@ describe('RateGate: 429s', () => {
 
 describe('RateGate: recovery', () => {
   it('grows the limit by one after `limit` successes, up to max', async () => {
-    const gate = new RateGate({ max: 4, now: clock });
+    const gate = makeGate({ max: 4, now: clock });
     const first = await gate.acquire();
     gate.release(first, { ok: false, rateLimited: true, retryAfterMs: 0 });
     expect(gate.limit).toBe(2);
@@ -234,7 +241,7 @@ describe('RateGate: recovery', () => {
   });
 
   it('a 429 resets the count of successes', async () => {
-    const gate = new RateGate({ max: 8, now: clock });
+    const gate = makeGate({ max: 8, now: clock });
     const t = await gate.acquire();
     gate.release(t, { ok: false, rateLimited: true, retryAfterMs: 0 }); // 8 → 4
     for (let i = 0; i < 3; i++) gate.release(await gate.acquire(), { ok: true });
@@ -250,7 +257,7 @@ describe('RateGate: recovery', () => {
 
 describe('RateGate: rpm', () => {
   it('spaces request starts 60 000 / rpm ms apart', async () => {
-    const gate = new RateGate({ max: 5, rpm: 600, now: clock });
+    const gate = makeGate({ max: 5, rpm: 600, now: clock });
     const t0 = Date.now();
     const tickets = Array.from({ length: 4 }, () => track(gate.acquire()));
     await flush();
@@ -264,7 +271,7 @@ describe('RateGate: rpm', () => {
   });
 
   it('a start long after the last one is not delayed', async () => {
-    const gate = new RateGate({ max: 5, rpm: 60, now: clock });
+    const gate = makeGate({ max: 5, rpm: 60, now: clock });
     gate.release(await gate.acquire(), { ok: true });
     vi.setSystemTime(Date.now() + 5000);
     const t = track(gate.acquire());
@@ -275,7 +282,7 @@ describe('RateGate: rpm', () => {
 
 describe('RateGate: abort', () => {
   it('aborting a waiter rejects it with the reason and takes it out of the queue', async () => {
-    const gate = new RateGate({ max: 1, now: clock });
+    const gate = makeGate({ max: 1, now: clock });
     const a = await gate.acquire();
     const controller = new AbortController();
     const b = gate.acquire(controller.signal);
@@ -291,7 +298,7 @@ describe('RateGate: abort', () => {
   });
 
   it('aborting while paused rejects', async () => {
-    const gate = new RateGate({ max: 2, now: clock });
+    const gate = makeGate({ max: 2, now: clock });
     gate.release(await gate.acquire(), { ok: false, rateLimited: true, retryAfterMs: 10_000 });
     const controller = new AbortController();
     const waiting = gate.acquire(controller.signal);
@@ -301,7 +308,7 @@ describe('RateGate: abort', () => {
   });
 
   it('an already aborted signal rejects at once', async () => {
-    const gate = new RateGate({ max: 1, now: clock });
+    const gate = makeGate({ max: 1, now: clock });
     const reason = new Error('too late');
     await expect(gate.acquire(AbortSignal.abort(reason))).rejects.toBe(reason);
     // And it took no slot.
@@ -311,12 +318,12 @@ describe('RateGate: abort', () => {
   });
 
   it('a non-Error reason becomes an Error', async () => {
-    const gate = new RateGate({ max: 1, now: clock });
+    const gate = makeGate({ max: 1, now: clock });
     await expect(gate.acquire(AbortSignal.abort('just a string'))).rejects.toThrow('aborted');
   });
 
   it('an admitted ticket is not affected by a later abort', async () => {
-    const gate = new RateGate({ max: 1, now: clock });
+    const gate = makeGate({ max: 1, now: clock });
     const controller = new AbortController();
     const t = await gate.acquire(controller.signal);
     controller.abort();
@@ -329,7 +336,7 @@ describe('RateGate: abort', () => {
 
 describe('RateGate: a fatal outcome', () => {
   it('refuses every waiting and every later request', async () => {
-    const gate = new RateGate({ max: 1, now: clock });
+    const gate = makeGate({ max: 1, now: clock });
     const first = await gate.acquire();
     const waiting = gate.acquire();
     gate.release(first, { ok: false, fatal: true });
@@ -338,7 +345,7 @@ describe('RateGate: a fatal outcome', () => {
   });
 
   it('leaves the gate open after an ordinary failure', async () => {
-    const gate = new RateGate({ max: 1, now: clock });
+    const gate = makeGate({ max: 1, now: clock });
     const first = await gate.acquire();
     const waiting = track(gate.acquire());
     gate.release(first, { ok: false });

@@ -45,14 +45,41 @@ export interface ExpandedInput {
   key: string;
 }
 
-/**
- * Whether an argument that is not an existing path is a glob. A prompt has spaces; a lone `?`
- * ("what?") only counts with a path separator or an image extension beside it.
- */
+/** Whether an argument that is not an existing path is a glob: it has a glob character. */
 export function isGlobPattern(arg: string): boolean {
-  if (/\s/.test(arg) || isUrlArg(arg)) return false;
-  if (/[*[{]/.test(arg)) return true;
-  return arg.includes('?') && (arg.includes('/') || /\.[a-z0-9?]{2,5}$/i.test(arg));
+  return !isUrlArg(arg) && /[*?[{]/.test(arg);
+}
+
+/**
+ * Whether a glob could as well be a prompt ("What is this?", "Is it a *cat*?"): it holds
+ * whitespace, or its only glob character is a `?` with no path separator or image-like
+ * extension beside it. The last argument shaped so is a glob only if it matches a file.
+ */
+export function couldBePrompt(pattern: string): boolean {
+  if (/\s/.test(pattern)) return true;
+  if (/[*[{]/.test(pattern)) return false;
+  return !pattern.includes('/') && !/\.[a-z0-9?]{2,5}$/i.test(pattern);
+}
+
+/** Whether a glob matches at least one file (tinyglobby is loaded only when this is called). */
+export async function matchesAnyFile(pattern: string, cwd: string): Promise<boolean> {
+  return (await globFiles(pattern, cwd)).length > 0;
+}
+
+/**
+ * The files a glob matches, relative to `cwd` (absolute for an absolute pattern). Names match
+ * in any case: `'*.jpg'` finds `IMG_0042.JPG`, as cameras and phones name their files.
+ */
+async function globFiles(pattern: string, cwd: string): Promise<string[]> {
+  const { glob } = await import('tinyglobby');
+  return glob(pattern, {
+    cwd,
+    absolute: path.isAbsolute(pattern),
+    caseSensitiveMatch: false,
+    dot: false,
+    onlyFiles: true,
+    expandDirectories: false,
+  });
 }
 
 export type ArgKind = 'file' | 'dir' | 'missing';
@@ -138,14 +165,7 @@ async function plan(input: string, opts: ExpandOptions): Promise<Planned> {
     return { kind: 'dir', dir: input };
   }
   if (isGlobPattern(input)) {
-    const { glob } = await import('tinyglobby');
-    const matches = await glob(input, {
-      cwd: opts.cwd,
-      absolute: path.isAbsolute(input),
-      dot: false,
-      onlyFiles: true,
-      expandDirectories: false,
-    });
+    const matches = await globFiles(input, opts.cwd);
     const files = matches.filter((m) => {
       if (hasImageExtension(m)) return true;
       opts.onSkip?.(m, 'not an image file name');

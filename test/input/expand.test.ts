@@ -10,8 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InStream } from '../../src/deps.js';
 import { InputError, UsageError } from '../../src/errors.js';
 import {
+  couldBePrompt,
   hasImageExtension,
   isGlobPattern,
+  matchesAnyFile,
   pathKind,
   planInputs,
   type ExpandOptions,
@@ -72,12 +74,17 @@ async function names(inputs: string[], extra: Partial<ExpandOptions> = {}): Prom
   return (await collect(await planInputs(inputs, opts(extra)))).map((i) => i.name);
 }
 
-beforeAll(async () => {
-  root = await tempDir('describe-image-expand-');
-  for (const file of FILES) {
+/** Writes these files (relative to root, folders made as needed); their bytes do not matter. */
+async function touch(files: readonly string[]): Promise<void> {
+  for (const file of files) {
     await mkdir(path.dirname(path.join(root, file)), { recursive: true });
     await writeFile(path.join(root, file), 'x');
   }
+}
+
+beforeAll(async () => {
+  root = await tempDir('describe-image-expand-');
+  await touch(FILES);
   await mkdir(path.join(root, 'empty'));
 });
 
@@ -109,15 +116,25 @@ describe('helpers', () => {
       expect(hasImageExtension(name), name).toBe(false);
   });
 
-  it('isGlobPattern: wildcards are globs; prompts, URLs and plain names are not', () => {
-    expect(isGlobPattern('*.png')).toBe(true);
-    expect(isGlobPattern('photos/**/*.{jpg,png}')).toBe(true);
-    expect(isGlobPattern('img[0-9].png')).toBe(true);
-    expect(isGlobPattern('photos/?.png')).toBe(true);
-    expect(isGlobPattern('what is this?')).toBe(false);
-    expect(isGlobPattern('what?')).toBe(false);
-    expect(isGlobPattern('https://example.com/*.png')).toBe(false);
-    expect(isGlobPattern('cat.png')).toBe(false);
+  it('isGlobPattern: any glob character makes a pattern, spaces or not; URLs and names are not', () => {
+    for (const pattern of [
+      '*.png',
+      'photos/**/*.{jpg,png}',
+      'img[0-9].png',
+      'photos/?.png',
+      'My Photos/*.jpg',
+      'what?',
+    ])
+      expect(isGlobPattern(pattern), pattern).toBe(true);
+    for (const name of ['https://example.com/*.png', 'cat.png', 'My Photos/cat.png'])
+      expect(isGlobPattern(name), name).toBe(false);
+  });
+
+  it('couldBePrompt: whitespace, or a lone ? with no / or extension beside it', () => {
+    for (const text of ['What is this?', 'Is this a *cat*?', 'My Photos/*.jpg', 'what?'])
+      expect(couldBePrompt(text), text).toBe(true);
+    for (const pattern of ['*.png', 'photos/?.png', 'img?.jpg', 'photos/**/*.{jpg,png}', 'a[12]'])
+      expect(couldBePrompt(pattern), pattern).toBe(false);
   });
 
   it('pathKind tells files, directories and missing paths apart, relative to cwd', async () => {
@@ -171,7 +188,7 @@ describe('directories', () => {
 
 describe('globs', () => {
   it('are expanded and sorted, skipping hidden files and folders', async () => {
-    expect(await names(['photos/**/*.png'])).toEqual(['photos/a.png']);
+    expect(await names(['photos/**/*.png'])).toEqual(['photos/C.PNG', 'photos/a.png']);
     expect(await names(['photos/**/*.{png,PNG,gif,heic}'])).toEqual([
       'photos/C.PNG',
       'photos/a.png',
@@ -192,6 +209,30 @@ describe('globs', () => {
     ]);
     expect(skipped).toContain('photos/notes.txt');
     expect(await plan.count()).toBe(5);
+  });
+
+  it('match names in any case: *.jpg finds A.JPG, the README example finds .HEIC and .JPG', async () => {
+    const tree = ['cased/A.JPG', 'cased/b.jpg', 'cased/2024/IMG_0042.HEIC', 'cased/2024/c.Png'];
+    await touch(tree);
+    expect(await names(['cased/*.jpg'])).toEqual(['cased/A.JPG', 'cased/b.jpg']);
+    expect(await names(['cased/**/*.{jpg,jpeg,png,heic}'])).toEqual([
+      'cased/2024/IMG_0042.HEIC',
+      'cased/2024/c.Png',
+      'cased/A.JPG',
+      'cased/b.jpg',
+    ]);
+    expect(await matchesAnyFile('cased/*.JPG', root)).toBe(true);
+    expect(await matchesAnyFile('cased/*.gif', root)).toBe(false);
+  });
+
+  it('a pattern with a space in a folder name is a glob', async () => {
+    await touch(['My Photos/x.jpg', 'My Photos/y.png', 'My Photos/notes.txt']);
+    expect(await names(['My Photos/*.jpg', 'My Photos/*.png'])).toEqual([
+      'My Photos/x.jpg',
+      'My Photos/y.png',
+    ]);
+    expect(await matchesAnyFile('My Photos/*', root)).toBe(true);
+    expect(await matchesAnyFile('What is this?', root)).toBe(false);
   });
 
   it('a glob that matches nothing is a UsageError naming the pattern', async () => {

@@ -3,7 +3,7 @@
  * --files-from, de-duplication, order, totals and the errors raised before any request.
  * planInputs only looks at names, so the "images" here need not hold image bytes.
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,6 +20,7 @@ import {
   type ExpandedInput,
   type InputPlan,
 } from '../../src/input/expand.js';
+import { mkfifo } from '../helpers/fifo.js';
 import { tempDir } from '../helpers/images.js';
 
 let root: string;
@@ -421,5 +422,69 @@ describe('onCount', () => {
     );
     await collect(plan);
     expect(counts).toEqual([1, 2, 3]);
+  });
+});
+
+describe('links and files that are not regular files', () => {
+  // links/: a.png, alias.png → a.png, loop → . (itself), sub/b.png, sub/up → .. (its parent),
+  // fifo.png (a FIFO: no writer will ever come), fifo-link.png → fifo.png.
+  // onlyfifo/: x.png, a FIFO, and nothing else.
+  beforeAll(async () => {
+    const at = (p: string): string => path.join(root, p);
+    await touch(['links/a.png', 'links/sub/b.png']);
+    await mkdir(at('onlyfifo'));
+    await symlink('a.png', at('links/alias.png'));
+    await symlink('.', at('links/loop'));
+    await symlink('..', at('links/sub/up'));
+    mkfifo(at('links/fifo.png'));
+    await symlink('fifo.png', at('links/fifo-link.png'));
+    mkfifo(at('onlyfifo/x.png'));
+  });
+
+  it('a directory with links to itself and to its parent is walked once; a linked file is one image', async () => {
+    const skipped: [string, string][] = [];
+    const plan = await planInputs(['links'], opts({ onSkip: (n, why) => skipped.push([n, why]) }));
+    const inputs = await collect(plan);
+    expect(inputs.map((i) => i.name)).toEqual(['links/a.png', 'links/sub/b.png']);
+    expect(await plan.count()).toBe(2);
+    const why = new Map(skipped);
+    expect(why.get('links/alias.png')).toMatch(/more than once/);
+    expect(why.get('links/loop')).toMatch(/already walked/);
+    expect(why.get('links/sub/up')).toMatch(/already walked/);
+  });
+
+  it('skips a FIFO (named like an image, or linked to) in a walk or a glob, without opening it', async () => {
+    const skipped: [string, string][] = [];
+    const onSkip = (n: string, why: string): number => skipped.push([n, why]);
+    expect(await names(['links'], { onSkip })).toEqual(['links/a.png', 'links/sub/b.png']);
+    expect(await names(['links/*.png'], { onSkip })).toEqual(['links/a.png']);
+    for (const fifo of ['links/fifo.png', 'links/fifo-link.png'])
+      expect(skipped.filter(([n]) => n === fifo).map(([, why]) => why)).toContain(
+        'not a regular file (a FIFO, socket or device)',
+      );
+  });
+
+  it('a recursive glob through the loops yields each real file once', async () => {
+    const plan = await planInputs(['links/**/*.png'], opts());
+    expect((await collect(plan)).map((i) => i.name)).toEqual(['links/a.png', 'links/sub/b.png']);
+    expect(await plan.count()).toBe(2);
+  });
+
+  it('a glob and a directory that overlap, and a link given first: each real file once, keyed by the path given', async () => {
+    const plan = await planInputs(
+      ['links/alias.png', 'links/sub/b.png', 'links/*.png', 'links'],
+      opts(),
+    );
+    const inputs = await collect(plan);
+    // --resume matches on the key: the absolute path as it was given, not the link's target.
+    expect(inputs.map((i) => [i.name, i.key])).toEqual([
+      ['links/alias.png', path.join(root, 'links/alias.png')],
+      ['links/sub/b.png', path.join(root, 'links/sub/b.png')],
+    ]);
+    expect(await plan.count()).toBe(2);
+  });
+
+  it('a directory whose only "image" is a FIFO holds no image files', async () => {
+    await expect(planInputs(['onlyfifo'], opts())).rejects.toThrow(/holds no image files/);
   });
 });

@@ -452,13 +452,18 @@ function report(error: unknown, reporter: Reporter): number {
   return code;
 }
 
-/** Whether an argument names an image (so it is not the prompt). */
+/**
+ * Whether the last argument names an image (so it is not the prompt). A glob that could as
+ * well be a prompt ('My Photos/*.jpg', "What is this?") is one only if it matches a file.
+ */
 async function isImageArgument(arg: string, cwd: string): Promise<boolean> {
-  const { pathKind, isGlobPattern } = await import('./input/expand.js');
+  const { couldBePrompt, isGlobPattern, matchesAnyFile, pathKind } =
+    await import('./input/expand.js');
   const { isUrlArg, looksLikeImagePath } = await import('./input/images.js');
   if (arg === '-' || isUrlArg(arg)) return true;
   if ((await pathKind(arg, cwd)) !== 'missing') return true;
-  return isGlobPattern(arg) || (await looksLikeImagePath(arg));
+  if (isGlobPattern(arg)) return !couldBePrompt(arg) || (await matchesAnyFile(arg, cwd));
+  return looksLikeImagePath(arg);
 }
 
 async function buildJob(

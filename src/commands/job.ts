@@ -180,7 +180,7 @@ export async function prepareImage(
     const format = await checkImageBytes(arg.name, data, { path: new URL(arg.url).pathname });
     bytes = { name: arg.name, data, format, mime: MIME_BY_FORMAT[format] };
   } else {
-    bytes = await readImage(arg, ctx.deps.cwd, ctx.deps.stdin);
+    bytes = await readImage(arg, ctx.deps.cwd, ctx.deps.stdin, ctx.deps.interrupt);
   }
   const prepared = await prepareBytes(
     bytes,

@@ -6,9 +6,13 @@
  * so a pattern that matches nothing is a usage error before any request. Directories are
  * walked lazily, and `--files-from` is read line by line: neither the list nor the images are
  * ever all in memory.
+ *
+ * Only regular files found by a walk or a glob are images: a FIFO named `x.png` would hold a
+ * reader forever. A walk enters each real directory once (a link to itself or to a parent
+ * would otherwise be followed without end), and a file reached by two paths is one image.
  */
-import { createReadStream } from 'node:fs';
-import { opendir, stat } from 'node:fs/promises';
+import { createReadStream, type Dirent, type Stats } from 'node:fs';
+import { lstat, opendir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
@@ -45,14 +49,41 @@ export interface ExpandedInput {
   key: string;
 }
 
-/**
- * Whether an argument that is not an existing path is a glob. A prompt has spaces; a lone `?`
- * ("what?") only counts with a path separator or an image extension beside it.
- */
+/** Whether an argument that is not an existing path is a glob: it has a glob character. */
 export function isGlobPattern(arg: string): boolean {
-  if (/\s/.test(arg) || isUrlArg(arg)) return false;
-  if (/[*[{]/.test(arg)) return true;
-  return arg.includes('?') && (arg.includes('/') || /\.[a-z0-9?]{2,5}$/i.test(arg));
+  return !isUrlArg(arg) && /[*?[{]/.test(arg);
+}
+
+/**
+ * Whether a glob could as well be a prompt ("What is this?", "Is it a *cat*?"): it holds
+ * whitespace, or its only glob character is a `?` with no path separator or image-like
+ * extension beside it. The last argument shaped so is a glob only if it matches a file.
+ */
+export function couldBePrompt(pattern: string): boolean {
+  if (/\s/.test(pattern)) return true;
+  if (/[*[{]/.test(pattern)) return false;
+  return !pattern.includes('/') && !/\.[a-z0-9?]{2,5}$/i.test(pattern);
+}
+
+/** Whether a glob matches at least one file (tinyglobby is loaded only when this is called). */
+export async function matchesAnyFile(pattern: string, cwd: string): Promise<boolean> {
+  return (await globFiles(pattern, cwd)).length > 0;
+}
+
+/**
+ * The files a glob matches, relative to `cwd` (absolute for an absolute pattern). Names match
+ * in any case: `'*.jpg'` finds `IMG_0042.JPG`, as cameras and phones name their files.
+ */
+async function globFiles(pattern: string, cwd: string): Promise<string[]> {
+  const { glob } = await import('tinyglobby');
+  return glob(pattern, {
+    cwd,
+    absolute: path.isAbsolute(pattern),
+    caseSensitiveMatch: false,
+    dot: false,
+    onlyFiles: true,
+    expandDirectories: false,
+  });
 }
 
 export type ArgKind = 'file' | 'dir' | 'missing';
@@ -131,21 +162,14 @@ async function plan(input: string, opts: ExpandOptions): Promise<Planned> {
   const kind = await pathKind(input, opts.cwd);
   if (kind === 'file') return { kind: 'one', arg: classifyImageArg(input) };
   if (kind === 'dir') {
-    if (!(await holdsImage(path.resolve(opts.cwd, input))))
+    if (!(await holdsImage(input, opts.cwd)))
       throw new InputError(
         `${input}: the directory holds no image files (looked for ${extensionList()})`,
       );
     return { kind: 'dir', dir: input };
   }
   if (isGlobPattern(input)) {
-    const { glob } = await import('tinyglobby');
-    const matches = await glob(input, {
-      cwd: opts.cwd,
-      absolute: path.isAbsolute(input),
-      dot: false,
-      onlyFiles: true,
-      expandDirectories: false,
-    });
+    const matches = await globFiles(input, opts.cwd);
     const files = matches.filter((m) => {
       if (hasImageExtension(m)) return true;
       opts.onSkip?.(m, 'not an image file name');
@@ -169,37 +193,60 @@ function extensionList(): string {
   return [...IMAGE_EXTENSIONS].join(' ');
 }
 
+/** What one pass over the inputs has met: real directories walked, images taken. */
+interface Visited {
+  cwd: string;
+  onSkip: ExpandOptions['onSkip'];
+  /** Real paths of the directories walked. */
+  dirs: Set<string>;
+  /** Real paths of directories holding glob matches, each looked up once. */
+  realDirs: Map<string, Promise<string>>;
+}
+
+function visited(opts: Pick<ExpandOptions, 'cwd' | 'onSkip'>): Visited {
+  return { cwd: opts.cwd, onSkip: opts.onSkip, dirs: new Set(), realDirs: new Map() };
+}
+
 async function* iterate(planned: Planned[], opts: ExpandOptions): AsyncGenerator<ExpandedInput> {
+  const state = visited(opts);
+  // Files by real path (a link and its target, a glob and a directory that overlap, are one).
   const seen = new Set<string>();
   let count = 0;
-  const take = (arg: ImageArg): ExpandedInput | undefined => {
+  const take = (arg: ImageArg, real?: string): ExpandedInput | undefined => {
     const key =
       arg.kind === 'file'
         ? path.resolve(opts.cwd, arg.path)
         : arg.kind === 'stdin'
           ? STDIN_NAME
           : arg.url;
-    if (seen.has(key)) {
+    const id = real ?? key;
+    if (seen.has(id)) {
       opts.onSkip?.(arg.name, 'given more than once');
       return undefined;
     }
-    seen.add(key);
+    seen.add(id);
     opts.onCount?.(++count);
     return { arg, name: arg.name, key };
+  };
+  const given = async (entry: string): Promise<ExpandedInput | undefined> => {
+    const arg = classifyImageArg(entry);
+    return take(arg, arg.kind === 'file' ? await realPathOf(arg.path, opts.cwd) : undefined);
   };
 
   for (const item of planned) {
     if (item.kind === 'one') {
-      const got = take(item.arg);
+      const got = item.arg.kind === 'file' ? await given(item.arg.path) : take(item.arg);
       if (got) yield got;
     } else if (item.kind === 'list') {
       for (const file of item.files) {
-        const got = take(classifyImageArg(file));
+        const found = await globMatch(file, state);
+        if (!found) continue;
+        const got = take(classifyImageArg(file), found.real);
         if (got) yield got;
       }
     } else {
-      for await (const file of walk(item.dir, opts.cwd, opts.onSkip)) {
-        const got = take(classifyImageArg(file));
+      for await (const found of walk(item.dir, state)) {
+        const got = take(classifyImageArg(found.file), found.real);
         if (got) yield got;
       }
     }
@@ -210,72 +257,154 @@ async function* iterate(planned: Planned[], opts: ExpandOptions): AsyncGenerator
       if (line.trim() === '') continue;
       const entry = line.replace(/\r$/, '');
       if (!isUrlArg(entry) && (await pathKind(entry, opts.cwd)) === 'dir') {
-        for await (const file of walk(entry, opts.cwd, opts.onSkip)) {
-          const got = take(classifyImageArg(file));
+        for await (const found of walk(entry, state)) {
+          const got = take(classifyImageArg(found.file), found.real);
           if (got) yield got;
         }
         continue;
       }
-      const got = take(classifyImageArg(entry));
+      const got = await given(entry);
       if (got) yield got;
     }
   }
 }
 
-/** Whether any image file is under `dir` (stops at the first; no sorting, no list). */
-async function holdsImage(dir: string): Promise<boolean> {
-  const subdirs: string[] = [];
-  let handle;
-  try {
-    handle = await opendir(dir);
-  } catch {
-    return false;
-  }
-  for await (const entry of handle) {
-    if (entry.name.startsWith('.')) continue;
-    const full = path.join(dir, entry.name);
-    const isDir = entry.isSymbolicLink()
-      ? (await pathKind(full, dir)) === 'dir'
-      : entry.isDirectory();
-    if (isDir) subdirs.push(full);
-    else if (hasImageExtension(entry.name)) return true;
-  }
-  for (const sub of subdirs) if (await holdsImage(sub)) return true;
-  return false;
+/** The real path of a file named by the user; a path that cannot be resolved stands as given. */
+async function realPathOf(file: string, cwd: string): Promise<string> {
+  const full = path.resolve(cwd, file);
+  return realpath(full).catch(() => full);
 }
 
-/** Image files under `dir`, recursively, in name order, skipping hidden entries. */
-async function* walk(
-  dir: string,
-  cwd: string,
-  onSkip: ExpandOptions['onSkip'],
-): AsyncGenerator<string> {
+/** What a directory entry or a glob match is, a symbolic link followed. */
+type EntryKind =
+  { type: 'dir' | 'file'; real: string | undefined } | { type: 'other'; real?: undefined };
+
+/**
+ * What `full` is, from its entry or lstat (`info`) and the real path of its folder
+ * (`realParent`): a directory, a regular file, or something else (a FIFO, a socket, a device).
+ * A link is followed; a broken one counts as a file, so that reading it says what is wrong.
+ */
+async function entryKind(
+  full: string,
+  info: Dirent | Stats,
+  realParent: string | undefined,
+): Promise<EntryKind> {
+  const real = realParent === undefined ? undefined : path.join(realParent, path.basename(full));
+  if (info.isDirectory()) return { type: 'dir', real };
+  if (info.isFile()) return { type: 'file', real };
+  if (!info.isSymbolicLink()) return { type: 'other' };
+  try {
+    const [target, resolved] = await Promise.all([stat(full), realpath(full)]);
+    if (target.isDirectory()) return { type: 'dir', real: resolved };
+    return target.isFile() ? { type: 'file', real: resolved } : { type: 'other' };
+  } catch {
+    return { type: 'file', real: undefined };
+  }
+}
+
+const NOT_REGULAR = 'not a regular file (a FIFO, socket or device)';
+
+/**
+ * A glob match if it is a regular file (checked without opening it), with its real path.
+ * tinyglobby follows a link back to a parent folder one level deep: a match found through
+ * such a loop is skipped, as a directory walk never enters one.
+ */
+async function globMatch(file: string, state: Visited): Promise<{ real?: string } | undefined> {
+  const full = path.resolve(state.cwd, file);
+  let info: Stats;
+  try {
+    info = await lstat(full);
+  } catch {
+    // Gone since the glob ran: reading it says so.
+    return {};
+  }
+  const folders: string[] = [];
+  for (let dir = path.dirname(full); ; dir = path.dirname(dir)) {
+    folders.push(dir);
+    if (path.dirname(dir) === dir) break;
+  }
+  const reals = await Promise.all(folders.map((dir) => realDirOf(dir, state)));
+  if (new Set(reals).size < reals.length) {
+    state.onSkip?.(file, 'inside a link back to one of its parent folders');
+    return undefined;
+  }
+  const kind = await entryKind(full, info, reals[0]);
+  if (kind.type === 'file') return kind.real === undefined ? {} : { real: kind.real };
+  state.onSkip?.(file, kind.type === 'dir' ? 'a directory' : NOT_REGULAR);
+  return undefined;
+}
+
+/** The real path of a folder, looked up once per pass. */
+function realDirOf(dir: string, state: Visited): Promise<string> {
+  let real = state.realDirs.get(dir);
+  if (!real) {
+    real = realpath(dir).catch(() => dir);
+    state.realDirs.set(dir, real);
+  }
+  return real;
+}
+
+/**
+ * Whether any image file is under `dir` (stops at the first). A folder that cannot be read
+ * is an InputError here, before any request, as it would be when its turn came.
+ */
+async function holdsImage(dir: string, cwd: string): Promise<boolean> {
+  const images = walk(dir, visited({ cwd }));
+  try {
+    return !(await images.next()).done;
+  } finally {
+    await images.return(undefined);
+  }
+}
+
+/** An image file found by a walk: its path as the walk reached it, and its real path. */
+interface Found {
+  file: string;
+  real: string | undefined;
+}
+
+/**
+ * Image files under `dir`, recursively, in name order, skipping hidden entries, entries that
+ * are not regular files, and directories already walked (by real path). `realDir` is the
+ * real path of `dir` when the caller knows it.
+ */
+async function* walk(dir: string, state: Visited, realDir?: string): AsyncGenerator<Found> {
+  const full = path.resolve(state.cwd, dir);
   let handle;
   try {
-    handle = await opendir(path.resolve(cwd, dir));
+    realDir ??= await realpath(full);
+    if (state.dirs.has(realDir)) {
+      state.onSkip?.(dir, 'a directory already walked');
+      return;
+    }
+    state.dirs.add(realDir);
+    handle = await opendir(full);
   } catch (error) {
     throw fileError(dir, error);
   }
   // One directory's names at a time (not the whole tree), sorted for a stable order.
-  const entries: { name: string; isDir: boolean }[] = [];
+  const entries: { name: string; kind: EntryKind }[] = [];
   for await (const entry of handle) {
     if (entry.name.startsWith('.')) {
-      onSkip?.(path.join(dir, entry.name), 'hidden');
+      state.onSkip?.(path.join(dir, entry.name), 'hidden');
       continue;
     }
-    let isDir = entry.isDirectory();
-    if (entry.isSymbolicLink()) isDir = (await pathKind(path.join(dir, entry.name), cwd)) === 'dir';
-    entries.push({ name: entry.name, isDir });
+    entries.push({
+      name: entry.name,
+      kind: await entryKind(path.join(full, entry.name), entry, realDir),
+    });
   }
   entries.sort((a, b) => comparePaths(a.name, b.name));
-  for (const entry of entries) {
-    const full = path.join(dir, entry.name);
-    if (entry.isDir) {
-      yield* walk(full, cwd, onSkip);
-    } else if (hasImageExtension(entry.name)) {
-      yield full;
+  for (const { name, kind } of entries) {
+    const file = path.join(dir, name);
+    if (kind.type === 'dir') {
+      yield* walk(file, state, kind.real);
+    } else if (!hasImageExtension(name)) {
+      state.onSkip?.(file, 'not an image file name');
+    } else if (kind.type === 'other') {
+      state.onSkip?.(file, NOT_REGULAR);
     } else {
-      onSkip?.(full, 'not an image file name');
+      yield { file, real: kind.real };
     }
   }
 }

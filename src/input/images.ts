@@ -2,10 +2,10 @@
  * Image arguments: what each one is (file, URL, data URL, stdin), and the bytes of the local
  * ones, checked to be an image before any request is made.
  */
-import { closeSync, fstatSync, open, read, readFile, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, open, read, readSync } from 'node:fs';
 import { promisify } from 'node:util';
 import path from 'node:path';
-import { InputError, UsageError } from '../errors.js';
+import { DescribeImageError, InputError, InterruptedError, UsageError } from '../errors.js';
 import type { InStream } from '../deps.js';
 import { describeNonImage, MIME_BY_FORMAT, sniffFormat, type ImageFormat } from './sniff.js';
 
@@ -21,7 +21,6 @@ export const MAX_INPUT_BYTES = 256 * 1024 * 1024;
 const SYNC_READ_MAX = 1024 * 1024;
 const readAt = promisify(read);
 const openFile = promisify(open);
-const readWhole = promisify(readFile);
 
 export const STDIN_NAME = '-';
 
@@ -62,17 +61,21 @@ export interface ImageBytes {
   mime: string;
 }
 
-/** Reads a local image (file, stdin or data URL) and checks its bytes are an image. */
+/**
+ * Reads a local image (file, stdin or data URL) and checks its bytes are an image. `signal`
+ * (Ctrl-C) stops the wait for a pipe's writer with an InterruptedError (`notSent`).
+ */
 export async function readImage(
   arg: Exclude<ImageArg, { kind: 'url' }>,
   cwd: string,
   stdin: InStream,
+  signal?: AbortSignal,
 ): Promise<ImageBytes> {
   let data: Uint8Array;
   let claim: Claim | undefined;
   switch (arg.kind) {
     case 'file':
-      data = await readLocalFile(arg.path, cwd);
+      data = await readLocalFile(arg.path, cwd, signal);
       claim = { path: arg.path };
       break;
     case 'stdin':
@@ -122,7 +125,16 @@ export async function checkImageBytes(
   );
 }
 
-async function readLocalFile(file: string, cwd: string): Promise<Uint8Array> {
+// O_NONBLOCK: a FIFO opened without it waits for a writer inside one of libuv's threads,
+// where nothing can stop it (Node waits for that thread at exit, so even Ctrl-C hangs). It
+// changes nothing for a regular file. Windows has no such flag (and no FIFOs): 0.
+const OPEN_FLAGS = constants.O_RDONLY | ((constants.O_NONBLOCK as number | undefined) ?? 0);
+
+async function readLocalFile(
+  file: string,
+  cwd: string,
+  signal: AbortSignal | undefined,
+): Promise<Uint8Array> {
   const full = path.resolve(cwd, file);
   let fd: number | undefined;
   try {
@@ -130,17 +142,22 @@ async function readLocalFile(file: string, cwd: string): Promise<Uint8Array> {
     // checked and, when small, read with blocking calls: for a file the open has just found
     // that takes microseconds, where fs/promises' FileHandle costs ~250 µs of this thread's
     // time per file, and a batch reads thousands of files while answers stream in.
-    fd = await openFile(full, 'r');
+    fd = await openFile(full, OPEN_FLAGS);
     const info = fstatSync(fd);
     if (info.isDirectory())
       throw new InputError(`${file}: is a directory; give the image files in it`);
+    if (info.isFIFO()) {
+      // A pipe (`<(curl …)`) has no size: read it to the end, on the event loop.
+      const pipe = fd;
+      fd = undefined;
+      return await readPipe(pipe, file, signal);
+    }
+    if (!info.isFile()) throw notRegular(file);
     if (info.size > MAX_INPUT_BYTES) {
       throw new InputError(
         `${file}: too large (${(info.size / 1048576).toFixed(0)} MB); the limit is 256 MB`,
       );
     }
-    // A pipe (`<(…)`) has no size: read it to the end.
-    if (!info.isFile()) return await readWhole(fd);
     // A large file is read on the thread pool, so as not to stall requests in flight.
     const data = Buffer.allocUnsafe(info.size);
     const sync = info.size <= SYNC_READ_MAX;
@@ -155,11 +172,59 @@ async function readLocalFile(file: string, cwd: string): Promise<Uint8Array> {
     }
     return data.subarray(0, filled);
   } catch (error) {
-    if (error instanceof InputError) throw error;
+    if (error instanceof DescribeImageError) throw error;
     throw fileError(file, error);
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+}
+
+function notRegular(file: string): InputError {
+  return new InputError(`${file}: not a regular file (a socket or a device); give an image file`);
+}
+
+/**
+ * Reads a FIFO or pipe opened non-blocking through a `net.Socket`, so that the wait for its
+ * writer holds no thread and `signal` can end it (Node's advice for non-blocking fds:
+ * https://nodejs.org/api/fs.html#fscreatereadstreampath-options). The socket owns `fd`.
+ */
+async function readPipe(fd: number, file: string, signal?: AbortSignal): Promise<Uint8Array> {
+  const { Socket } = await import('node:net');
+  let socket: import('node:net').Socket;
+  try {
+    socket = new Socket({ fd, readable: true, writable: false });
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
+  const stop = (): void => {
+    socket.destroy(new InterruptedError('stopped while waiting for a pipe', { notSent: true }));
+  };
+  if (signal?.aborted) stop();
+  signal?.addEventListener('abort', stop, { once: true });
+  try {
+    return await readCapped(socket, file);
+  } finally {
+    signal?.removeEventListener('abort', stop);
+    socket.destroy();
+  }
+}
+
+/** All of a stream's bytes, or an InputError past MAX_INPUT_BYTES. */
+async function readCapped(
+  stream: AsyncIterable<string | Uint8Array>,
+  label: string,
+): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    size += buffer.length;
+    if (size > MAX_INPUT_BYTES)
+      throw new InputError(`${label}: more than 256 MB; the limit is 256 MB`);
+    chunks.push(buffer);
+  }
+  return Buffer.concat(chunks);
 }
 
 /** One line on why a file could not be read. */
@@ -175,6 +240,9 @@ export function fileError(file: string, error: unknown): InputError {
       return new InputError(`${file}: is a directory; give the image files in it`);
     case 'ENOTDIR':
       return new InputError(`${file}: a part of the path is not a directory`);
+    // open(2) of a socket, or of a device with no driver behind it.
+    case 'ENXIO':
+      return notRegular(file);
     default:
       return new InputError(
         `${file}: cannot read it (${error instanceof Error ? error.message : String(error)})`,
@@ -189,16 +257,7 @@ async function readStdin(stdin: InStream): Promise<Uint8Array> {
       '"-" reads the image from standard input, but it is a terminal; pipe an image into it',
     );
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stdin) {
-    const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk);
-    size += buffer.length;
-    if (size > MAX_INPUT_BYTES)
-      throw new InputError('standard input: more than 256 MB; the limit is 256 MB');
-    chunks.push(buffer);
-  }
-  return Buffer.concat(chunks);
+  return readCapped(stdin, 'standard input');
 }
 
 /** Reads all of standard input as text (for `-p -`). */

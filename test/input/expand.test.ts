@@ -3,21 +3,24 @@
  * --files-from, de-duplication, order, totals and the errors raised before any request.
  * planInputs only looks at names, so the "images" here need not hold image bytes.
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InStream } from '../../src/deps.js';
 import { InputError, UsageError } from '../../src/errors.js';
 import {
+  couldBePrompt,
   hasImageExtension,
   isGlobPattern,
+  matchesAnyFile,
   pathKind,
   planInputs,
   type ExpandOptions,
   type ExpandedInput,
   type InputPlan,
 } from '../../src/input/expand.js';
+import { mkfifo } from '../helpers/fifo.js';
 import { tempDir } from '../helpers/images.js';
 
 let root: string;
@@ -72,12 +75,17 @@ async function names(inputs: string[], extra: Partial<ExpandOptions> = {}): Prom
   return (await collect(await planInputs(inputs, opts(extra)))).map((i) => i.name);
 }
 
-beforeAll(async () => {
-  root = await tempDir('describe-image-expand-');
-  for (const file of FILES) {
+/** Writes these files (relative to root, folders made as needed); their bytes do not matter. */
+async function touch(files: readonly string[]): Promise<void> {
+  for (const file of files) {
     await mkdir(path.dirname(path.join(root, file)), { recursive: true });
     await writeFile(path.join(root, file), 'x');
   }
+}
+
+beforeAll(async () => {
+  root = await tempDir('describe-image-expand-');
+  await touch(FILES);
   await mkdir(path.join(root, 'empty'));
 });
 
@@ -109,15 +117,25 @@ describe('helpers', () => {
       expect(hasImageExtension(name), name).toBe(false);
   });
 
-  it('isGlobPattern: wildcards are globs; prompts, URLs and plain names are not', () => {
-    expect(isGlobPattern('*.png')).toBe(true);
-    expect(isGlobPattern('photos/**/*.{jpg,png}')).toBe(true);
-    expect(isGlobPattern('img[0-9].png')).toBe(true);
-    expect(isGlobPattern('photos/?.png')).toBe(true);
-    expect(isGlobPattern('what is this?')).toBe(false);
-    expect(isGlobPattern('what?')).toBe(false);
-    expect(isGlobPattern('https://example.com/*.png')).toBe(false);
-    expect(isGlobPattern('cat.png')).toBe(false);
+  it('isGlobPattern: any glob character makes a pattern, spaces or not; URLs and names are not', () => {
+    for (const pattern of [
+      '*.png',
+      'photos/**/*.{jpg,png}',
+      'img[0-9].png',
+      'photos/?.png',
+      'My Photos/*.jpg',
+      'what?',
+    ])
+      expect(isGlobPattern(pattern), pattern).toBe(true);
+    for (const name of ['https://example.com/*.png', 'cat.png', 'My Photos/cat.png'])
+      expect(isGlobPattern(name), name).toBe(false);
+  });
+
+  it('couldBePrompt: whitespace, or a lone ? with no / or extension beside it', () => {
+    for (const text of ['What is this?', 'Is this a *cat*?', 'My Photos/*.jpg', 'what?'])
+      expect(couldBePrompt(text), text).toBe(true);
+    for (const pattern of ['*.png', 'photos/?.png', 'img?.jpg', 'photos/**/*.{jpg,png}', 'a[12]'])
+      expect(couldBePrompt(pattern), pattern).toBe(false);
   });
 
   it('pathKind tells files, directories and missing paths apart, relative to cwd', async () => {
@@ -171,7 +189,7 @@ describe('directories', () => {
 
 describe('globs', () => {
   it('are expanded and sorted, skipping hidden files and folders', async () => {
-    expect(await names(['photos/**/*.png'])).toEqual(['photos/a.png']);
+    expect(await names(['photos/**/*.png'])).toEqual(['photos/C.PNG', 'photos/a.png']);
     expect(await names(['photos/**/*.{png,PNG,gif,heic}'])).toEqual([
       'photos/C.PNG',
       'photos/a.png',
@@ -192,6 +210,30 @@ describe('globs', () => {
     ]);
     expect(skipped).toContain('photos/notes.txt');
     expect(await plan.count()).toBe(5);
+  });
+
+  it('match names in any case: *.jpg finds A.JPG, the README example finds .HEIC and .JPG', async () => {
+    const tree = ['cased/A.JPG', 'cased/b.jpg', 'cased/2024/IMG_0042.HEIC', 'cased/2024/c.Png'];
+    await touch(tree);
+    expect(await names(['cased/*.jpg'])).toEqual(['cased/A.JPG', 'cased/b.jpg']);
+    expect(await names(['cased/**/*.{jpg,jpeg,png,heic}'])).toEqual([
+      'cased/2024/IMG_0042.HEIC',
+      'cased/2024/c.Png',
+      'cased/A.JPG',
+      'cased/b.jpg',
+    ]);
+    expect(await matchesAnyFile('cased/*.JPG', root)).toBe(true);
+    expect(await matchesAnyFile('cased/*.gif', root)).toBe(false);
+  });
+
+  it('a pattern with a space in a folder name is a glob', async () => {
+    await touch(['My Photos/x.jpg', 'My Photos/y.png', 'My Photos/notes.txt']);
+    expect(await names(['My Photos/*.jpg', 'My Photos/*.png'])).toEqual([
+      'My Photos/x.jpg',
+      'My Photos/y.png',
+    ]);
+    expect(await matchesAnyFile('My Photos/*', root)).toBe(true);
+    expect(await matchesAnyFile('What is this?', root)).toBe(false);
   });
 
   it('a glob that matches nothing is a UsageError naming the pattern', async () => {
@@ -380,5 +422,69 @@ describe('onCount', () => {
     );
     await collect(plan);
     expect(counts).toEqual([1, 2, 3]);
+  });
+});
+
+describe('links and files that are not regular files', () => {
+  // links/: a.png, alias.png → a.png, loop → . (itself), sub/b.png, sub/up → .. (its parent),
+  // fifo.png (a FIFO: no writer will ever come), fifo-link.png → fifo.png.
+  // onlyfifo/: x.png, a FIFO, and nothing else.
+  beforeAll(async () => {
+    const at = (p: string): string => path.join(root, p);
+    await touch(['links/a.png', 'links/sub/b.png']);
+    await mkdir(at('onlyfifo'));
+    await symlink('a.png', at('links/alias.png'));
+    await symlink('.', at('links/loop'));
+    await symlink('..', at('links/sub/up'));
+    mkfifo(at('links/fifo.png'));
+    await symlink('fifo.png', at('links/fifo-link.png'));
+    mkfifo(at('onlyfifo/x.png'));
+  });
+
+  it('a directory with links to itself and to its parent is walked once; a linked file is one image', async () => {
+    const skipped: [string, string][] = [];
+    const plan = await planInputs(['links'], opts({ onSkip: (n, why) => skipped.push([n, why]) }));
+    const inputs = await collect(plan);
+    expect(inputs.map((i) => i.name)).toEqual(['links/a.png', 'links/sub/b.png']);
+    expect(await plan.count()).toBe(2);
+    const why = new Map(skipped);
+    expect(why.get('links/alias.png')).toMatch(/more than once/);
+    expect(why.get('links/loop')).toMatch(/already walked/);
+    expect(why.get('links/sub/up')).toMatch(/already walked/);
+  });
+
+  it('skips a FIFO (named like an image, or linked to) in a walk or a glob, without opening it', async () => {
+    const skipped: [string, string][] = [];
+    const onSkip = (n: string, why: string): number => skipped.push([n, why]);
+    expect(await names(['links'], { onSkip })).toEqual(['links/a.png', 'links/sub/b.png']);
+    expect(await names(['links/*.png'], { onSkip })).toEqual(['links/a.png']);
+    for (const fifo of ['links/fifo.png', 'links/fifo-link.png'])
+      expect(skipped.filter(([n]) => n === fifo).map(([, why]) => why)).toContain(
+        'not a regular file (a FIFO, socket or device)',
+      );
+  });
+
+  it('a recursive glob through the loops yields each real file once', async () => {
+    const plan = await planInputs(['links/**/*.png'], opts());
+    expect((await collect(plan)).map((i) => i.name)).toEqual(['links/a.png', 'links/sub/b.png']);
+    expect(await plan.count()).toBe(2);
+  });
+
+  it('a glob and a directory that overlap, and a link given first: each real file once, keyed by the path given', async () => {
+    const plan = await planInputs(
+      ['links/alias.png', 'links/sub/b.png', 'links/*.png', 'links'],
+      opts(),
+    );
+    const inputs = await collect(plan);
+    // --resume matches on the key: the absolute path as it was given, not the link's target.
+    expect(inputs.map((i) => [i.name, i.key])).toEqual([
+      ['links/alias.png', path.join(root, 'links/alias.png')],
+      ['links/sub/b.png', path.join(root, 'links/sub/b.png')],
+    ]);
+    expect(await plan.count()).toBe(2);
+  });
+
+  it('a directory whose only "image" is a FIFO holds no image files', async () => {
+    await expect(planInputs(['onlyfifo'], opts())).rejects.toThrow(/holds no image files/);
   });
 });

@@ -2,24 +2,25 @@
  * Reading local images (src/input/images.ts readImage): small files (read once open), large
  * ones (read on the thread pool), pipes with no size, and each way a path can be wrong.
  */
-import { spawnSync } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { closeSync, constants, createWriteStream, openSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { InputError } from '../../src/errors.js';
+import { createServer } from 'node:net';
+import { InputError, InterruptedError } from '../../src/errors.js';
 import { classifyImageArg, readImage } from '../../src/input/images.js';
+import { HAS_PROC_FD, hasReader, mkfifo, waitUntilOpen } from '../helpers/fifo.js';
 import { tempDir } from '../helpers/images.js';
 import { noise } from '../helpers/pixels.js';
 
 let dir: string;
 const noStdin = Readable.from([]);
 
-function read(file: string) {
+function read(file: string, signal?: AbortSignal) {
   const arg = classifyImageArg(file);
   if (arg.kind === 'url') throw new Error('not a local file');
-  return readImage(arg, dir, noStdin);
+  return readImage(arg, dir, noStdin, signal);
 }
 
 async function inputError(promise: Promise<unknown>): Promise<string> {
@@ -54,7 +55,7 @@ describe('readImage on local files', () => {
 
   it('a pipe, which has no size, is read to its end', async () => {
     const fifo = path.join(dir, 'pipe.png');
-    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    mkfifo(fifo);
     const png = await noise(300, 300).png().toBuffer();
     const writer = createWriteStream(fifo);
     writer.end(png);
@@ -73,6 +74,67 @@ describe('readImage on local files', () => {
     await writeFile(path.join(dir, 'notes.png'), 'just some text\n');
     expect(await inputError(read('notes.png'))).toBe(
       'notes.png: not a valid PNG image (it looks like text); check the file',
+    );
+  });
+});
+
+describe('readImage on pipes, sockets and devices', () => {
+  /** Reads the FIFO with nobody writing, stops the read once it waits, and checks it let go. */
+  async function stopWhileWaiting(name: string, writer: 'none' | 'silent'): Promise<void> {
+    const fifo = path.join(dir, name);
+    mkfifo(fifo);
+    const stop = new AbortController();
+    const reading = read(name, stop.signal).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    let writerFd: number | undefined;
+    try {
+      if (HAS_PROC_FD) await waitUntilOpen('self', fifo, 5000);
+      // A writer that has opened the pipe but sends nothing: `<(curl …)` on a slow network.
+      if (writer === 'silent') writerFd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+      stop.abort();
+      const error = await reading;
+      expect(error).toBeInstanceOf(InterruptedError);
+      expect((error as InterruptedError).notSent).toBe(true);
+      // The pipe is closed: no reader is left waiting on it, in a thread or anywhere else.
+      if (writerFd !== undefined) closeSync(writerFd);
+      writerFd = undefined;
+      expect(hasReader(fifo)).toBe(false);
+    } finally {
+      if (writerFd !== undefined) closeSync(writerFd);
+      // Before the fix the open blocked a thread of the pool: let it go, whatever happened.
+      hasReader(fifo);
+    }
+  }
+
+  it('a FIFO with no writer: the signal (Ctrl-C) stops the wait and closes it', async () => {
+    await stopWhileWaiting('no-writer.png', 'none');
+  });
+
+  it('a FIFO whose writer sends nothing: the signal stops the read and closes it', async () => {
+    await stopWhileWaiting('silent-writer.png', 'silent');
+  });
+
+  it('a signal already aborted stops a pipe read at once', async () => {
+    mkfifo(path.join(dir, 'late.png'));
+    const error = await read('late.png', AbortSignal.abort()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InterruptedError);
+    expect(hasReader(path.join(dir, 'late.png'))).toBe(false);
+  });
+
+  it('a socket or a device is an InputError: not a regular file', async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(path.join(dir, 'sock.png'), resolve));
+    try {
+      expect(await inputError(read('sock.png'))).toBe(
+        'sock.png: not a regular file (a socket or a device); give an image file',
+      );
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+    expect(await inputError(read('/dev/null'))).toBe(
+      '/dev/null: not a regular file (a socket or a device); give an image file',
     );
   });
 });

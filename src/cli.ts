@@ -13,8 +13,9 @@ import {
   DEFAULT_RETRIES,
   DEFAULT_TIMEOUT_S,
   SettingsError,
-  displayUrl,
   isLoopback,
+  knownSecrets,
+  missingKeyMessage,
   parseBaseUrl,
   resolveSettings,
   type Settings,
@@ -28,6 +29,7 @@ import {
   UsageError,
   exitCodeFor,
 } from './errors.js';
+import { displayUrl } from './output/guard.js';
 import { PRESETS, PRESET_NAMES } from './presets.js';
 import { PROVIDER_NAMES, PROVIDERS } from './providers.js';
 import type { CompletionOption } from './render/completion.js';
@@ -199,17 +201,17 @@ export function createProgram(
     .addOption(
       new Option(
         '--provider <name>',
-        'an OpenAI-compatible provider: its base URL, key variable and quirks (default: maxtoken)',
+        'an OpenAI-compatible provider: its base URL, key variable and quirks (default: maxtoken; openai when $OPENAI_API_KEY is the only key)',
       ).choices(PROVIDER_NAMES),
     )
     .option('--profile <name>', 'use a profile from the config file (or $DESCRIBE_IMAGE_PROFILE)')
     .option(
       '--base-url <url>',
-      `API base URL (default: ${DEFAULT_BASE_URL}, or $DESCRIBE_IMAGE_BASE_URL, $OPENAI_BASE_URL)`,
+      `API base URL (default: the provider's, ${DEFAULT_BASE_URL}; or $DESCRIBE_IMAGE_BASE_URL)`,
     )
     .option(
       '--api-key-file <path>',
-      'read the API key from a file (default: $DESCRIBE_IMAGE_API_KEY, $MAXTOKEN_API_KEY, $OPENAI_API_KEY)',
+      "read the API key from a file (default: $DESCRIBE_IMAGE_API_KEY, then the provider's variable such as $MAXTOKEN_API_KEY, which is sent only to its vendor)",
     )
     .option(
       '--api-version <version>',
@@ -384,7 +386,9 @@ async function runGuarded(
     const loaded = await loadConfig(file).catch(settingsToUsage);
     for (const warning of loaded.warnings) reporter.warn(warning);
     const settings = await resolve(opts, deps, loaded.config);
-    reporter.addSecret(settings.apiKey?.value);
+    for (const secret of knownSecrets(settings, deps.env, loaded.config))
+      reporter.redactor.add(secret);
+    for (const notice of settings.notices) reporter.notice(notice);
     if (opts.printConfig) {
       const { printConfig } = await import('./commands/setup.js');
       return printConfig(settings, loaded, Boolean(opts.json), {
@@ -539,10 +543,7 @@ async function buildJob(
   const local = isLoopback(baseUrl);
   const apiKey = settings.apiKey?.value;
   if (!apiKey && !local && provider.needsKey && !opts.dryRun) {
-    const variables = ['DESCRIBE_IMAGE_API_KEY', ...provider.keyVariables].join(', ');
-    throw new MissingKeyError(
-      `no API key for ${displayUrl(baseUrl)}: set ${variables}, use --api-key-file, or store one with --save-key (a local server such as Ollama needs none)`,
-    );
+    throw new MissingKeyError(missingKeyMessage(settings, deps.env));
   }
   if (apiKey && baseUrl.protocol === 'http:' && !local) {
     reporter.warn(
@@ -552,7 +553,8 @@ async function buildJob(
   reporter.debug(
     `provider ${provider.name} (${settings.provider.source}); base URL ${displayUrl(baseUrl)} (${settings.baseUrl.source}); ` +
       `model ${settings.model ? `${settings.model.value} (${settings.model.source})` : 'asked of the server'}; ` +
-      `key ${settings.apiKey ? `from ${settings.apiKey.source}` : 'none'}` +
+      `key ${settings.apiKey ? `from ${settings.apiKey.source}, sent to ${baseUrl.host}` : 'none'}` +
+      (settings.keysNotSent.length > 0 ? ` (not sent: ${settings.keysNotSent.join('; ')})` : '') +
       (settings.profile ? `; profile ${settings.profile.value} (${settings.profile.source})` : ''),
   );
 

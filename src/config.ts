@@ -5,12 +5,18 @@
  *
  * A config layer's connection settings (base URL, key, model, API version) belong to its
  * provider: they are not carried over to another provider, so a key never follows a
- * `--provider` switch to a different host.
+ * `--provider` switch to a different host. A key variable named after a vendor goes only to
+ * that vendor (`keyRefusal()` in providers.ts decides); the tool's own key sources go to the
+ * configured base URL.
  */
 import type { ImageDetail } from './api/types.js';
+import { displayUrl, urlSecrets } from './output/guard.js';
 import {
   azureBaseUrl,
+  azureDeployment,
   isProviderName,
+  KEY_VARIABLES,
+  keyRefusal,
   PROVIDER_NAMES,
   PROVIDERS,
   type Provider,
@@ -84,12 +90,19 @@ export interface Settings {
   /** Undefined: ask the server which model it serves. */
   model: Sourced<string> | undefined;
   apiKey: Sourced<string> | undefined;
+  /**
+   * Why key variables that are set are not sent to this base URL, one clause each:
+   * `$MAXTOKEN_API_KEY is only sent to api.maxtoken.io`.
+   */
+  keysNotSent: string[];
   /** Azure's `api-version`. */
   apiVersion: Sourced<string> | undefined;
   detail: Sourced<ImageDetail> | undefined;
   maxTokens: Sourced<number> | undefined;
   /** Config prices over the built-in ones (profile over top level). */
   prices: Record<string, Price>;
+  /** Lines to say once on stderr (the provider chosen for the user, say). */
+  notices: string[];
 }
 
 /** Thrown for settings that cannot work; cli.ts turns it into a usage error. */
@@ -110,7 +123,41 @@ function first<T>(...candidates: (Sourced<T> | undefined)[]): Sourced<T> | undef
   return candidates.find((c) => c !== undefined);
 }
 
+/**
+ * The settings in effect, each with where it came from. Pure; throws SettingsError for
+ * settings that cannot work.
+ *
+ * When nothing chose the provider or the base URL, no key for maxtoken.io is there and
+ * `OPENAI_API_KEY` is, the user is an OpenAI user: OpenAI is used (its base URL, or
+ * `OPENAI_BASE_URL`, with that key), and a notice says so.
+ */
 export function resolveSettings(flags: SettingFlags, env: Env, file?: FileConfig): Settings {
+  const settings = resolveFor(flags, env, file, DEFAULT_PROVIDER);
+  const openaiKey = fromEnv(env, ['OPENAI_API_KEY']);
+  if (
+    settings.provider.source !== 'default' ||
+    settings.baseUrl.source !== 'default' ||
+    settings.apiKey ||
+    !openaiKey
+  ) {
+    return settings;
+  }
+  const openai = resolveFor(flags, env, file, 'openai', `${openaiKey.source}, no maxtoken.io key`);
+  openai.notices.push(
+    `using OpenAI (${displayUrl(openai.baseUrl.value)}): $OPENAI_API_KEY is set and no maxtoken.io key is; ` +
+      'to use maxtoken.io set MAXTOKEN_API_KEY or DESCRIBE_IMAGE_API_KEY, or choose a provider with --provider',
+  );
+  return openai;
+}
+
+/** The settings with `fallback` as the provider when nothing chooses one. */
+function resolveFor(
+  flags: SettingFlags,
+  env: Env,
+  file: FileConfig | undefined,
+  fallback: ProviderName,
+  fallbackSource = 'default',
+): Settings {
   const profile = first(flag(flags.profile, '--profile'), fromEnv(env, ['DESCRIBE_IMAGE_PROFILE']));
   let profileSettings: FileSettings | undefined;
   if (profile) {
@@ -126,13 +173,13 @@ export function resolveSettings(flags: SettingFlags, env: Env, file?: FileConfig
   }
 
   const top: Layer | undefined = file
-    ? { settings: file, provider: file.provider ?? DEFAULT_PROVIDER, source: 'config file' }
+    ? { settings: file, provider: file.provider ?? fallback, source: 'config file' }
     : undefined;
   const prof: Layer | undefined =
     profileSettings && profile
       ? {
           settings: profileSettings,
-          provider: profileSettings.provider ?? top?.provider ?? DEFAULT_PROVIDER,
+          provider: profileSettings.provider ?? top?.provider ?? fallback,
           source: `profile ${profile.value}`,
         }
       : undefined;
@@ -150,7 +197,7 @@ export function resolveSettings(flags: SettingFlags, env: Env, file?: FileConfig
   }
   const provider: Sourced<ProviderName> = providerText
     ? { value: providerText.value as ProviderName, source: providerText.source }
-    : { value: DEFAULT_PROVIDER, source: 'default' };
+    : { value: fallback, source: fallbackSource };
   const p: Provider = PROVIDERS[provider.value];
 
   // Layers whose connection settings belong to the provider in use.
@@ -167,7 +214,7 @@ export function resolveSettings(flags: SettingFlags, env: Env, file?: FileConfig
       ),
     );
 
-  const model =
+  let model =
     first(
       flag(flags.model, '--model'),
       fromEnv(env, ['DESCRIBE_IMAGE_MODEL']),
@@ -197,21 +244,46 @@ export function resolveSettings(flags: SettingFlags, env: Env, file?: FileConfig
     };
   }
   if (p.name === 'azure') {
-    if (!model)
-      throw new SettingsError('Azure OpenAI needs the deployment name: give it with --model');
+    // A deployment URL names the deployment: that is the model.
+    const deployment = azureDeployment(baseUrl.value);
+    if (!model && deployment !== undefined)
+      model = { value: deployment, source: `the deployment in ${baseUrl.source}` };
+    if (!model) {
+      throw new SettingsError(
+        'Azure OpenAI needs the deployment name: give it with --model, or give the deployment URL (…/openai/deployments/NAME) as --base-url',
+      );
+    }
     baseUrl = { value: azureBaseUrl(baseUrl.value, model.value), source: baseUrl.source };
   }
 
+  // The key: the tool's own sources go to the configured base URL; a vendor's variable only
+  // where keyRefusal() lets it (the provider's own variables first, then the others').
   const keyEnv = fromLayers('apiKeyEnv');
-  const apiKey = first(
-    flags.apiKeyFromFile
-      ? { value: flags.apiKeyFromFile.value, source: `--api-key-file ${flags.apiKeyFromFile.path}` }
-      : undefined,
-    fromEnv(env, ['DESCRIBE_IMAGE_API_KEY']),
-    keyEnv ? fromEnv(env, [keyEnv.value]) : undefined,
-    fromEnv(env, p.keyVariables),
-    fromLayers('apiKey'),
-  );
+  const variables = [
+    ...p.keyVariables,
+    ...KEY_VARIABLES.map((k) => k.name).filter((name) => !p.keyVariables.includes(name)),
+  ].filter((name) => name !== keyEnv?.value);
+  const candidates: { key: Sourced<string> | undefined; variable?: string }[] = [
+    {
+      key: flags.apiKeyFromFile && {
+        value: flags.apiKeyFromFile.value,
+        source: `--api-key-file ${flags.apiKeyFromFile.path}`,
+      },
+    },
+    { key: fromEnv(env, ['DESCRIBE_IMAGE_API_KEY']) },
+    { key: keyEnv ? fromEnv(env, [keyEnv.value]) : undefined },
+    ...variables.map((variable) => ({ key: fromEnv(env, [variable]), variable })),
+    { key: fromLayers('apiKey') },
+  ];
+  let apiKey: Sourced<string> | undefined;
+  const keysNotSent: string[] = [];
+  for (const { key, variable } of candidates) {
+    if (!key) continue;
+    const refusal =
+      variable === undefined ? undefined : keyRefusal(variable, baseUrl.value, p.name, env);
+    if (refusal) keysNotSent.push(refusal);
+    else apiKey ??= key;
+  }
 
   const apiVersion = p.apiVersion
     ? (first(
@@ -229,7 +301,67 @@ export function resolveSettings(flags: SettingFlags, env: Env, file?: FileConfig
   const maxTokens = first(flag(flags.maxTokens, '--max-tokens'), fromLayers('maxTokens', layers));
   const prices: Record<string, Price> = { ...top?.settings.prices, ...prof?.settings.prices };
 
-  return { provider, profile, baseUrl, model, apiKey, apiVersion, detail, maxTokens, prices };
+  return {
+    provider,
+    profile,
+    baseUrl,
+    model,
+    apiKey,
+    keysNotSent,
+    apiVersion,
+    detail,
+    maxTokens,
+    prices,
+    notices: [],
+  };
+}
+
+/**
+ * The one line for a run that needs a key and has none that may go to its base URL: what to
+ * set, and why each key variable that is set was not used.
+ */
+export function missingKeyMessage(settings: Settings, env: Env): string {
+  const p = PROVIDERS[settings.provider.value];
+  const base = settings.baseUrl.value;
+  const usable = p.keyVariables.filter((v) => keyRefusal(v, base, p.name, env) === undefined);
+  const set = [...usable, 'DESCRIBE_IMAGE_API_KEY'].join(' or ');
+  const why = settings.keysNotSent.length > 0 ? `; ${settings.keysNotSent.join('; ')}` : '';
+  return (
+    `no API key for ${displayUrl(base)}: set ${set}, use --api-key-file, or store one with --save-key ` +
+    `(a local server such as Ollama needs none)${why}`
+  );
+}
+
+/**
+ * Every secret the run knows, for the run's Redactor: the key in use, the value of every key
+ * variable any provider knows (DESCRIBE_IMAGE_API_KEY and the variables the config file names
+ * in `apiKeyEnv` too), the config file's keys (top level and every profile), and the secrets
+ * inside the base URL and every base URL the environment or the file holds.
+ */
+export function knownSecrets(settings: Settings, env: Env, file: FileConfig | undefined): string[] {
+  const layers: FileSettings[] = file ? [file, ...Object.values(file.profiles ?? {})] : [];
+  const keyVariables = [
+    'DESCRIBE_IMAGE_API_KEY',
+    ...KEY_VARIABLES.map((k) => k.name),
+    ...layers.flatMap((l) => (l.apiKeyEnv ? [l.apiKeyEnv] : [])),
+  ];
+  const urlVariables = [
+    'DESCRIBE_IMAGE_BASE_URL',
+    ...PROVIDER_NAMES.flatMap((name) => PROVIDERS[name].baseUrlVariables),
+  ];
+  const urls = [
+    settings.baseUrl.value,
+    ...urlVariables.map((v) => env[v]),
+    ...layers.map((l) => l.baseUrl),
+  ];
+  const values = [
+    settings.apiKey?.value,
+    ...keyVariables.map((v) => env[v]),
+    ...layers.map((l) => l.apiKey),
+    ...urls.flatMap((url) => urlSecrets(url)),
+  ];
+  const secrets = values.map((v) => v?.trim() ?? '').filter((v) => v !== '');
+  return [...new Set(secrets)];
 }
 
 /** Whether a URL's host is this machine (no key needed, plain http is fine). */
@@ -261,14 +393,6 @@ export function parseBaseUrl(text: string): URL | string {
     return 'the base URL must not contain a user name or password: pass the key with DESCRIBE_IMAGE_API_KEY or --api-key-file';
   }
   return url;
-}
-
-/** Removes any user:password from a URL before it is shown. */
-export function displayUrl(url: URL): string {
-  const copy = new URL(url.toString());
-  copy.username = '';
-  copy.password = '';
-  return copy.toString().replace(/\/$/, '');
 }
 
 /** A key shown as its last four characters only. */

@@ -75,8 +75,13 @@ describe('precedence: flag, environment, profile, top level, default', () => {
       resolve({ baseUrl: 'https://flag.example.com/v1', profile: 'work' }, env).baseUrl,
     ).toEqual({ value: 'https://flag.example.com/v1', source: '--base-url' });
     expect(resolve({ profile: 'work' }, env).baseUrl.source).toBe('$DESCRIBE_IMAGE_BASE_URL');
+    // OPENAI_BASE_URL belongs to the openai provider: maxtoken (this file's) does not read it.
     expect(
       resolve({ profile: 'work' }, { OPENAI_BASE_URL: 'https://o.example.com' }).baseUrl,
+    ).toEqual({ value: 'https://profile.example.com/v1', source: 'profile work' });
+    const openaiFile: FileConfig = { provider: 'openai', baseUrl: 'https://file.example.com/v1' };
+    expect(
+      resolveSettings({}, { OPENAI_BASE_URL: 'https://o.example.com' }, openaiFile).baseUrl,
     ).toEqual({ value: 'https://o.example.com', source: '$OPENAI_BASE_URL' });
     expect(resolve({ profile: 'work' }).baseUrl).toEqual({
       value: 'https://profile.example.com/v1',

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_BASE_URL,
   DEFAULT_MODEL,
-  displayUrl,
   fromEnv,
   isLoopback,
   parseBaseUrl,
@@ -39,7 +38,7 @@ describe('resolveSettings: API key', () => {
     });
   });
 
-  it('OPENAI_API_KEY is the last resort', () => {
+  it('OPENAI_API_KEY is the last resort (and then OpenAI is used: test/config-keys.test.ts)', () => {
     expect(resolveSettings({}, { OPENAI_API_KEY: 'sk-openai' }).apiKey).toEqual({
       value: 'sk-openai',
       source: '$OPENAI_API_KEY',
@@ -93,16 +92,23 @@ describe('resolveSettings: base URL', () => {
     });
   });
 
-  it('OPENAI_BASE_URL is used when DESCRIBE_IMAGE_BASE_URL is unset or blank', () => {
+  it('OPENAI_BASE_URL is used by the openai provider when DESCRIBE_IMAGE_BASE_URL is unset or blank', () => {
     for (const env of [
       { OPENAI_BASE_URL: 'https://b.example/v1' },
       { DESCRIBE_IMAGE_BASE_URL: ' ', OPENAI_BASE_URL: 'https://b.example/v1' },
     ]) {
-      expect(resolveSettings({}, env).baseUrl).toEqual({
+      expect(resolveSettings({ provider: 'openai' }, env).baseUrl).toEqual({
         value: 'https://b.example/v1',
         source: '$OPENAI_BASE_URL',
       });
     }
+  });
+
+  it('OPENAI_BASE_URL is not the default provider’s (maxtoken)', () => {
+    expect(resolveSettings({}, { OPENAI_BASE_URL: 'https://b.example/v1' }).baseUrl).toEqual({
+      value: 'https://api.maxtoken.io/v1',
+      source: 'default',
+    });
   });
 
   it('defaults to https://api.maxtoken.io/v1', () => {
@@ -142,13 +148,13 @@ describe('resolveSettings: model', () => {
 
   it('each value reports its own source', () => {
     const c = resolveSettings(
-      { model: 'm' },
-      { OPENAI_BASE_URL: 'https://b.example/v1', MAXTOKEN_API_KEY: 'k' },
+      { model: 'm', provider: 'openai' },
+      { OPENAI_BASE_URL: 'https://b.example/v1', OPENAI_API_KEY: 'k' },
     );
     expect([c.model?.source, c.baseUrl.source, c.apiKey?.source]).toEqual([
       '--model',
       '$OPENAI_BASE_URL',
-      '$MAXTOKEN_API_KEY',
+      '$OPENAI_API_KEY',
     ]);
   });
 });
@@ -243,14 +249,5 @@ describe('parseBaseUrl', () => {
       expect(result as string).toMatch(/user name or password/);
       expect(result as string).not.toContain('s3cr3t-p4ss');
     }
-  });
-});
-
-describe('displayUrl', () => {
-  it('removes credentials and the trailing slash', () => {
-    expect(displayUrl(new URL('https://u:p@api.example.com/v1/'))).toBe(
-      'https://api.example.com/v1',
-    );
-    expect(displayUrl(new URL('http://localhost:11434'))).toBe('http://localhost:11434');
   });
 });

@@ -7,9 +7,13 @@ import { isLoopback } from '../src/config.js';
 import {
   AZURE_API_VERSION,
   azureBaseUrl,
+  azureDeployment,
   isProviderName,
+  KEY_VARIABLES,
+  keyRefusal,
   PROVIDER_NAMES,
   PROVIDERS,
+  type ProviderName,
 } from '../src/providers.js';
 
 const LOCAL = ['ollama', 'lmstudio', 'vllm', 'llamacpp'] as const;
@@ -66,19 +70,18 @@ describe('the provider list', () => {
     }
   });
 
-  it('OPENAI_API_KEY and OPENAI_BASE_URL belong to maxtoken and openai only', () => {
+  it('OPENAI_API_KEY and OPENAI_BASE_URL belong to openai only', () => {
     for (const name of PROVIDER_NAMES) {
-      const own = name === 'maxtoken' || name === 'openai';
+      const own = name === 'openai';
       expect(PROVIDERS[name].keyVariables.includes('OPENAI_API_KEY'), name).toBe(own);
       expect(PROVIDERS[name].baseUrlVariables.includes('OPENAI_BASE_URL'), name).toBe(own);
     }
   });
 
-  it('no two providers share a key variable, except OPENAI_API_KEY (maxtoken, openai)', () => {
+  it('no two providers share a key variable', () => {
     const seen = new Map<string, string>();
     for (const name of PROVIDER_NAMES) {
       for (const variable of PROVIDERS[name].keyVariables) {
-        if (variable === 'OPENAI_API_KEY') continue;
         expect(seen.get(variable), `${variable} in ${name}`).toBeUndefined();
         seen.set(variable, name);
       }
@@ -86,13 +89,25 @@ describe('the provider list', () => {
   });
 
   it('each provider reads its documented key variables', () => {
-    expect(PROVIDERS.maxtoken.keyVariables).toEqual(['MAXTOKEN_API_KEY', 'OPENAI_API_KEY']);
+    expect(PROVIDERS.maxtoken.keyVariables).toEqual(['MAXTOKEN_API_KEY']);
     expect(PROVIDERS.openai.keyVariables).toEqual(['OPENAI_API_KEY']);
     expect(PROVIDERS.openrouter.keyVariables).toEqual(['OPENROUTER_API_KEY']);
     expect(PROVIDERS.azure.keyVariables).toEqual(['AZURE_OPENAI_API_KEY']);
     expect(PROVIDERS.gemini.keyVariables).toEqual(['GEMINI_API_KEY', 'GOOGLE_API_KEY']);
     expect(PROVIDERS.vllm.keyVariables).toEqual(['VLLM_API_KEY']);
     expect(PROVIDERS.llamacpp.keyVariables).toEqual(['LLAMA_API_KEY']);
+    expect(PROVIDERS.ollama.keyVariables).toEqual(['OLLAMA_API_KEY']);
+    expect(PROVIDERS.lmstudio.keyVariables).toEqual(['LMSTUDIO_API_KEY']);
+  });
+
+  it('every key variable is in KEY_VARIABLES, with its provider; remote ones name their hosts', () => {
+    const listed = PROVIDER_NAMES.flatMap((name) =>
+      PROVIDERS[name].keyVariables.map((variable) => `${variable} ${name}`),
+    );
+    expect(KEY_VARIABLES.map((k) => `${k.name} ${k.provider}`).sort()).toEqual(listed.sort());
+    for (const k of KEY_VARIABLES) {
+      expect(k.hosts.length > 0, k.name).toBe(PROVIDERS[k.provider].needsKey);
+    }
   });
 });
 
@@ -184,5 +199,142 @@ describe('azureBaseUrl', () => {
     expect(azureBaseUrl('https://gw.example.com/azure', 'd')).toBe(
       'https://gw.example.com/azure/openai/deployments/d',
     );
+  });
+});
+
+describe('keyRefusal: a key variable named after a vendor goes only to that vendor', () => {
+  const refusal = (
+    name: string,
+    url: string,
+    env: Record<string, string> = {},
+    provider: ProviderName = 'maxtoken',
+  ) => keyRefusal(name, url, provider, env);
+
+  const cases: [string, string[], string[], string][] = [
+    [
+      'MAXTOKEN_API_KEY',
+      ['https://api.maxtoken.io/v1', 'https://API.MAXTOKEN.IO./v1'],
+      [
+        'https://proxy.example.com/v1',
+        'http://127.0.0.1:8000/v1',
+        'https://api.maxtoken.io.evil.example/v1',
+        'https://maxtoken.io/v1',
+        'https://xapi.maxtoken.io/v1',
+      ],
+      '$MAXTOKEN_API_KEY is only sent to api.maxtoken.io',
+    ],
+    [
+      'OPENAI_API_KEY',
+      ['https://api.openai.com/v1'],
+      ['https://api.maxtoken.io/v1', 'https://openai.com/v1', 'http://localhost:11434/v1'],
+      '$OPENAI_API_KEY is only sent to api.openai.com or the base URL in $OPENAI_BASE_URL',
+    ],
+    [
+      'OPENROUTER_API_KEY',
+      ['https://openrouter.ai/api/v1'],
+      ['https://api.openai.com/v1', 'https://openrouter.ai.example/api/v1'],
+      '$OPENROUTER_API_KEY is only sent to openrouter.ai',
+    ],
+    [
+      'AZURE_OPENAI_API_KEY',
+      [
+        'https://contoso.openai.azure.com/openai/deployments/d',
+        'https://contoso.cognitiveservices.azure.com/openai/deployments/d',
+        'https://contoso.services.ai.azure.com/openai/v1',
+      ],
+      [
+        'https://evilopenai.azure.com/openai/deployments/d',
+        'https://contoso.openai.azure.com.evil.example/openai/deployments/d',
+        'https://api.openai.com/v1',
+      ],
+      '$AZURE_OPENAI_API_KEY is only sent to *.openai.azure.com, *.cognitiveservices.azure.com, *.services.ai.azure.com or the host in $AZURE_OPENAI_ENDPOINT',
+    ],
+    [
+      'GEMINI_API_KEY',
+      ['https://generativelanguage.googleapis.com/v1beta/openai'],
+      ['https://googleapis.com/v1', 'https://api.openai.com/v1'],
+      '$GEMINI_API_KEY is only sent to generativelanguage.googleapis.com',
+    ],
+    [
+      'GOOGLE_API_KEY',
+      ['https://generativelanguage.googleapis.com/v1beta/openai'],
+      ['https://evil.example/v1beta/openai'],
+      '$GOOGLE_API_KEY is only sent to generativelanguage.googleapis.com',
+    ],
+  ];
+
+  it.each(cases)('%s', (name, allowed, refused, why) => {
+    for (const url of allowed) expect(refusal(name, url), url).toBeUndefined();
+    for (const url of refused) expect(refusal(name, url), url).toBe(why);
+  });
+
+  it('OPENAI_API_KEY also goes to OPENAI_BASE_URL when that is the base URL in use', () => {
+    const env = { OPENAI_BASE_URL: 'https://gateway.example.com/openai/v1/' };
+    expect(refusal('OPENAI_API_KEY', 'https://gateway.example.com/openai/v1', env)).toBeUndefined();
+    expect(refusal('OPENAI_API_KEY', 'https://gateway.example.com:443/openai/v1/', env)).toBe(
+      undefined,
+    );
+    // The same host with another path, or another scheme, is another base URL.
+    for (const url of [
+      'https://gateway.example.com/other/v1',
+      'http://gateway.example.com/openai/v1',
+      'https://gateway.example.com:8443/openai/v1',
+    ]) {
+      expect(refusal('OPENAI_API_KEY', url, env), url).toMatch(/is only sent to/);
+    }
+  });
+
+  it('AZURE_OPENAI_API_KEY also goes to the host of AZURE_OPENAI_ENDPOINT (its port too)', () => {
+    const env = { AZURE_OPENAI_ENDPOINT: 'http://127.0.0.1:9000' };
+    expect(
+      refusal('AZURE_OPENAI_API_KEY', 'http://127.0.0.1:9000/openai/deployments/d', env),
+    ).toBeUndefined();
+    expect(
+      refusal('AZURE_OPENAI_API_KEY', 'http://127.0.0.1:9001/openai/deployments/d', env),
+    ).toMatch(/is only sent to/);
+    expect(
+      refusal('AZURE_OPENAI_API_KEY', 'http://127.0.0.1:9000/x', { AZURE_OPENAI_ENDPOINT: ' ' }),
+    ).toMatch(/is only sent to/);
+  });
+
+  it("a local server's variable goes to its provider's base URL, wherever it is, and only there", () => {
+    for (const [name, provider] of [
+      ['OLLAMA_API_KEY', 'ollama'],
+      ['LMSTUDIO_API_KEY', 'lmstudio'],
+      ['VLLM_API_KEY', 'vllm'],
+      ['LLAMA_API_KEY', 'llamacpp'],
+    ] as const) {
+      for (const url of ['http://localhost:8000/v1', 'https://gpu-box.example.com/v1']) {
+        expect(refusal(name, url, {}, provider), `${name} ${url}`).toBeUndefined();
+      }
+      expect(refusal(name, 'http://localhost:8000/v1', {}, 'maxtoken')).toBe(
+        `$${name} is only sent with --provider ${provider}`,
+      );
+    }
+  });
+
+  it("the tool's own variables (and any name it does not know) go to the configured base URL", () => {
+    for (const name of ['DESCRIBE_IMAGE_API_KEY', 'MY_OWN_KEY']) {
+      expect(refusal(name, 'https://anywhere.example.com/v1')).toBeUndefined();
+    }
+  });
+
+  it('nothing goes to a base URL that is not a URL', () => {
+    expect(refusal('MAXTOKEN_API_KEY', 'api.maxtoken.io/v1')).toMatch(/is only sent to/);
+  });
+});
+
+describe('azureDeployment', () => {
+  it('names the deployment of a deployment URL', () => {
+    expect(azureDeployment('https://r.openai.azure.com/openai/deployments/gpt-4o-prod')).toBe(
+      'gpt-4o-prod',
+    );
+    expect(azureDeployment('http://127.0.0.1:9/openai/deployments/my%20dep/')).toBe('my dep');
+  });
+
+  it('a resource endpoint or the v1 URL names none', () => {
+    expect(azureDeployment('https://r.openai.azure.com')).toBeUndefined();
+    expect(azureDeployment('https://r.openai.azure.com/openai/v1')).toBeUndefined();
+    expect(azureDeployment('https://r.openai.azure.com/openai/deployments/')).toBeUndefined();
   });
 });

@@ -1,7 +1,8 @@
 /**
  * `--save-key`: asks for an API key (without echo on a terminal, or reads it from a pipe) and
  * stores it in the config file, mode 0600. `--print-config`: the settings in effect, where
- * each comes from, the key redacted to its last four characters.
+ * each comes from, the key redacted to its last four characters, the host it goes to, and
+ * URLs without their secrets.
  */
 import { redactKey, type Settings } from '../config.js';
 import type { LoadedConfig } from '../config-file.js';
@@ -9,7 +10,7 @@ import { saveKey } from '../config-file.js';
 import type { InStream } from '../deps.js';
 import { ExitCode, InterruptedError, UsageError } from '../errors.js';
 import { readStdinText } from '../input/images.js';
-import { safeJson } from '../output/guard.js';
+import { displayUrl, neutralize, safeJson } from '../output/guard.js';
 import { PROVIDERS } from '../providers.js';
 import type { RunContext } from './job.js';
 
@@ -78,6 +79,15 @@ interface Row {
   source: string;
 }
 
+/** The host a URL points at (with its port), or undefined when it is not a URL. */
+function hostOf(text: string): string | undefined {
+  try {
+    return new URL(text).host;
+  } catch {
+    return undefined;
+  }
+}
+
 export function configRows(settings: Settings, loaded: LoadedConfig): Row[] {
   const provider = PROVIDERS[settings.provider.value];
   const rows: Row[] = [
@@ -96,7 +106,11 @@ export function configRows(settings: Settings, loaded: LoadedConfig): Row[] {
       value: `${provider.name} (${provider.label})`,
       source: settings.provider.source,
     },
-    { setting: 'baseUrl', value: settings.baseUrl.value, source: settings.baseUrl.source },
+    {
+      setting: 'baseUrl',
+      value: displayUrl(settings.baseUrl.value),
+      source: settings.baseUrl.source,
+    },
     {
       setting: 'model',
       value: settings.model?.value ?? '(asked of the server)',
@@ -106,7 +120,18 @@ export function configRows(settings: Settings, loaded: LoadedConfig): Row[] {
       setting: 'apiKey',
       value: settings.apiKey ? redactKey(settings.apiKey.value) : '(none)',
       source:
-        settings.apiKey?.source ?? (provider.needsKey ? 'set one with --save-key' : 'not needed'),
+        settings.apiKey?.source ??
+        [
+          ...settings.keysNotSent,
+          provider.needsKey ? 'set one with --save-key' : 'not needed',
+        ].join('; '),
+    },
+    {
+      setting: 'keySentTo',
+      value: settings.apiKey
+        ? (hostOf(settings.baseUrl.value) ?? '(not a valid base URL)')
+        : '(no key is sent)',
+      source: settings.apiKey ? 'the host of baseUrl' : '',
     },
     {
       setting: 'keyHeader',
@@ -151,11 +176,12 @@ export function printConfig(
   }
   const width = Math.max(...rows.map((r) => r.setting.length));
   const valueWidth = Math.min(60, Math.max(...rows.map((r) => String(r.value).length)));
+  let text = '';
   for (const row of rows) {
-    const value = String(row.value);
-    ctx.deps.stdout.write(
-      `${row.setting.padEnd(width)}  ${value.padEnd(valueWidth)}${row.source ? `  (${row.source})` : ''}\n`,
-    );
+    const value = neutralize(String(row.value));
+    const source = neutralize(row.source);
+    text += `${row.setting.padEnd(width)}  ${value.padEnd(valueWidth)}${source ? `  (${source})` : ''}\n`;
   }
+  ctx.deps.stdout.write(text);
   return ExitCode.OK;
 }

@@ -169,10 +169,11 @@ describe('precedence: flag, environment, profile, config top level, default', ()
         { DESCRIBE_IMAGE_BASE_URL: at('env'), OPENAI_BASE_URL: at('openai-env') },
         '/env/v1/chat/completions',
       ],
+      // OPENAI_BASE_URL belongs to --provider openai, not to this file's maxtoken.
       [
         ['--profile', 'work'],
         { OPENAI_BASE_URL: at('openai-env') },
-        '/openai-env/v1/chat/completions',
+        '/profile/v1/chat/completions',
       ],
       [['--profile', 'work'], {}, '/profile/v1/chat/completions'],
       [['--profile', 'bare'], {}, '/top/v1/chat/completions'],
@@ -209,15 +210,17 @@ describe('precedence: flag, environment, profile, config top level, default', ()
     };
     const { DESCRIBE_IMAGE_API_KEY: _d, ...noDescribe } = all;
     const { WORK_API_KEY: _w, ...noWork } = noDescribe;
+    // MAXTOKEN_API_KEY and OPENAI_API_KEY go only to their vendors, not to this server: the
+    // profile's key, which goes to the configured base URL, is next.
     const cases: [string[], Record<string, string>, string][] = [
       [['--api-key-file', 'key.txt', '--profile', 'work'], all, 'sk-from-key-file-000000000001'],
       [['--profile', 'work'], all, 'sk-describe-env-000000000002'],
       [['--profile', 'work'], noDescribe, 'sk-work-env-000000000003'],
-      [['--profile', 'work'], noWork, 'sk-maxtoken-env-000000000004'],
+      [['--profile', 'work'], noWork, 'sk-profile-key-000000000005'],
       [
         ['--profile', 'work'],
         { OPENAI_API_KEY: 'sk-openai-env-000000000004b' },
-        'sk-openai-env-000000000004b',
+        'sk-profile-key-000000000005',
       ],
       [['--profile', 'work'], {}, 'sk-profile-key-000000000005'],
       [['--profile', 'bare'], {}, 'sk-top-level-000000000006'],
@@ -235,6 +238,9 @@ describe('precedence: flag, environment, profile, config top level, default', ()
       // The key never reaches the terminal.
       expect(r.stderr + r.stdout).not.toContain(key);
     }
+    const vendorKeys = [all.MAXTOKEN_API_KEY, all.OPENAI_API_KEY];
+    for (const req of server.requests)
+      for (const key of vendorKeys) expect(JSON.stringify(req.headers)).not.toContain(key);
   });
 
   it('--max-completion-tokens sets the config file’s maxTokens aside', async () => {

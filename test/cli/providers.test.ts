@@ -167,7 +167,8 @@ describe('azure', () => {
         `${server.origin}/openai/deployments/other-deploy`,
         CAT,
       ],
-      { env: { AZURE_OPENAI_API_KEY: AZURE_KEY } },
+      // The Azure key goes to Azure's hosts or to the host of AZURE_OPENAI_ENDPOINT.
+      { env: { AZURE_OPENAI_API_KEY: AZURE_KEY, AZURE_OPENAI_ENDPOINT: server.origin } },
     );
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('Hello World\n');
@@ -301,21 +302,25 @@ describe('openrouter', () => {
     expect(record.usage.cost).toBe(0.00042);
   });
 
-  it('OPENROUTER_API_KEY is the key; OPENAI_API_KEY and MAXTOKEN_API_KEY are not sent', async () => {
+  it('OPENROUTER_API_KEY is the key for openrouter.ai; OPENAI_API_KEY and MAXTOKEN_API_KEY are not', async () => {
+    const env = {
+      OPENROUTER_API_KEY: OR_KEY,
+      OPENAI_API_KEY: 'sk-openai-secret-not-for-openrouter',
+      MAXTOKEN_API_KEY: 'sk-maxtoken-secret-not-for-openrouter',
+    };
+    const printed = await run(['--print-config', '--json', '--provider', 'openrouter'], { env });
+    expect(printed.code).toBe(0);
+    const parsed = JSON.parse(printed.stdout);
+    expect(parsed.apiKey).toEqual({ value: `…${OR_KEY.slice(-4)}`, source: '$OPENROUTER_API_KEY' });
+    expect(parsed.keySentTo.value).toBe('openrouter.ai');
+    // Pointed at another host (this loopback server), none of the three is sent.
     const server = await serve(streamHandler(stream));
-    const r = await run(['--provider', 'openrouter', '--base-url', server.baseUrl, CAT], {
-      env: {
-        OPENROUTER_API_KEY: OR_KEY,
-        OPENAI_API_KEY: 'sk-openai-secret-not-for-openrouter',
-        MAXTOKEN_API_KEY: 'sk-maxtoken-secret-not-for-openrouter',
-      },
-    });
+    const r = await run(['--provider', 'openrouter', '--base-url', server.baseUrl, CAT], { env });
     expect(r.code).toBe(0);
     const req = server.requests[0]!;
-    expect(req.headers.authorization).toBe(`Bearer ${OR_KEY}`);
+    expect(req.headers.authorization).toBeUndefined();
     const everything = JSON.stringify(req.headers) + req.body;
-    expect(everything).not.toContain('sk-openai-secret');
-    expect(everything).not.toContain('sk-maxtoken-secret');
+    for (const key of Object.values(env)) expect(everything).not.toContain(key);
   });
 
   it('with only OPENAI_API_KEY set, nothing is sent as a key (loopback needs none)', async () => {
@@ -334,9 +339,11 @@ describe('openrouter', () => {
     });
     expect(r.code).toBe(4);
     const line = errorLine(r.stderr);
-    expect(line).toContain('OPENROUTER_API_KEY');
-    expect(line).toContain('openrouter.ai');
-    expect(line).not.toContain('OPENAI_API_KEY');
+    expect(line).toContain('no API key for https://openrouter.ai/api/v1');
+    // What to set, and why the key that is there was not used (not a hint to set it).
+    expect(line).toContain('set OPENROUTER_API_KEY or DESCRIBE_IMAGE_API_KEY,');
+    expect(line).toContain('$OPENAI_API_KEY is only sent to api.openai.com');
+    expect(line).not.toContain('sk-openai-secret');
   });
 
   it('402 (no credits, numeric code) is exit 5, not retried', async () => {
@@ -691,7 +698,7 @@ describe('gemini', () => {
     const server = await serve(strictGemini);
     const r = await run(
       ['--provider', 'gemini', '--base-url', server.baseUrl, '--detail', 'high', CAT],
-      { env: { GEMINI_API_KEY: GEMINI_KEY } },
+      { env: { DESCRIBE_IMAGE_API_KEY: GEMINI_KEY } },
     );
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
@@ -758,12 +765,19 @@ describe('gemini', () => {
   });
 
   it('GOOGLE_API_KEY is used when GEMINI_API_KEY is not set; OPENAI_API_KEY never', async () => {
-    const server = await serve(strictGemini);
-    const r = await run(['--provider', 'gemini', '--base-url', server.baseUrl, CAT], {
-      env: { GOOGLE_API_KEY: 'google-key-abcdef123456', OPENAI_API_KEY: 'sk-openai-nope-123456' },
-    });
+    const env = {
+      GOOGLE_API_KEY: 'google-key-abcdef123456',
+      OPENAI_API_KEY: 'sk-openai-nope-123456',
+    };
+    const r = await run(['--print-config', '--json', '--provider', 'gemini'], { env });
     expect(r.code).toBe(0);
-    expect(server.requests[0]!.headers.authorization).toBe('Bearer google-key-abcdef123456');
+    const parsed = JSON.parse(r.stdout);
+    expect(parsed.apiKey).toEqual({ value: '…3456', source: '$GOOGLE_API_KEY' });
+    expect(parsed.keySentTo.value).toBe('generativelanguage.googleapis.com');
+    const both = await run(['--print-config', '--json', '--provider', 'gemini'], {
+      env: { ...env, GEMINI_API_KEY: GEMINI_KEY },
+    });
+    expect(JSON.parse(both.stdout).apiKey.source).toBe('$GEMINI_API_KEY');
   });
 
   it('another provider pointed at such a server drops stream_options after its 400 and succeeds', async () => {

@@ -265,8 +265,8 @@ describe('knownSecrets', () => {
         'cfg-top-key',
         'cfg-work-key',
         'cfg-other-key',
+        // The password, not the user name: a user name is no secret (see urlSecrets()).
         'hunter22',
-        'u',
         'url-key',
         'gw-secret',
         'file-sig',

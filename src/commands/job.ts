@@ -172,6 +172,7 @@ export async function prepareImage(
     bytes,
     {
       detail: job.detail,
+      model: modelOf(job),
       maxSize: job.maxSize,
       keepMetadata: job.keepMetadata,
       original: job.original,

@@ -24,6 +24,8 @@ export const MAX_IMAGE_BYTES = 20 * 1024 * 1024;
 
 export interface PrepareOptions {
   detail?: ImageDetail | undefined;
+  /** The model the image goes to: its rule sets the size (see `targetSize`). */
+  model?: string | undefined;
   /** `--max-size`: a long-edge limit that replaces the detail-based one. */
   maxSize?: number | undefined;
   /** `--keep-metadata`: keep EXIF, XMP, IPTC and ICC. */
@@ -184,7 +186,7 @@ export async function prepareBytes(
     notes.push(`${label}: ${pages} pages: sending the first one`);
   }
 
-  const target = targetSize(size, opts.detail, opts.maxSize);
+  const target = targetSize(size, opts.detail, opts.maxSize, opts.model);
   const resize = target.width < size.width || target.height < size.height;
   const untouched =
     !convert &&
@@ -246,7 +248,7 @@ async function wholePngToSend(
   if (!opts.original) {
     // Metadata is sharp's to judge, --keep-metadata or not: an eXIf chunk may say to turn it.
     if (layout.metadata) return undefined;
-    const target = targetSize(layout, opts.detail, opts.maxSize);
+    const target = targetSize(layout, opts.detail, opts.maxSize, opts.model);
     if (target.width < layout.width || target.height < layout.height) return undefined;
   }
   if (!(await pngPixelsWhole(layout))) return undefined;

@@ -62,6 +62,81 @@ describe('targetSize', () => {
     expect(targetSize(size(300, 80), undefined, 300)).toEqual(size(300, 80));
   });
 
+  describe('for a model that counts 32-px patches (gpt-4.1-mini, -nano, o4-mini, gpt-5-mini, -nano)', () => {
+    const PATCH_MODELS = [
+      'gpt-4.1-mini',
+      'gpt-4.1-nano',
+      'o4-mini',
+      'gpt-5-mini',
+      'gpt-5-nano',
+      'openai/gpt-4.1-mini-2025-04-14',
+      'o4-mini-2025-04-16',
+    ];
+
+    it.each(PATCH_MODELS)('%s: up to 1,536 patches the image is not scaled', (model) => {
+      for (const detail of ['high', 'auto', undefined] as const) {
+        expect(targetSize(size(1024, 1024), detail, undefined, model)).toEqual(size(1024, 1024));
+        // 48 × 32 patches: exactly the cap.
+        expect(targetSize(size(1536, 1024), detail, undefined, model)).toEqual(size(1536, 1024));
+        expect(targetSize(size(1024, 1536), detail, undefined, model)).toEqual(size(1024, 1536));
+        // Partial patches count: 48 × 32 again, exactly the cap.
+        expect(targetSize(size(1505, 993), detail, undefined, model)).toEqual(size(1505, 993));
+        expect(targetSize(size(100, 80), detail, undefined, model)).toEqual(size(100, 80));
+      }
+    });
+
+    it.each(PATCH_MODELS)('%s: over 1,536 patches, the size the model scales it to', (model) => {
+      // OpenAI's example: 1800×2400 is scaled to 1056×1408 (33 × 44 = 1,452 patches).
+      expect(targetSize(size(1800, 2400), 'high', undefined, model)).toEqual(size(1056, 1408));
+      expect(targetSize(size(4032, 3024), undefined, undefined, model)).toEqual(size(1408, 1056));
+      // One patch over the cap (53 × 29 = 1,537): scaled until one side is whole patches.
+      expect(targetSize(size(1665, 897), 'auto', undefined, model)).toEqual(size(1663, 896));
+      // One pixel wider than the cap (49 × 32 patches).
+      expect(targetSize(size(1537, 1024), 'auto', undefined, model)).toEqual(size(1489, 992));
+      expect(targetSize(size(1536, 1025), 'auto', undefined, model)).toEqual(size(1504, 1004));
+    });
+
+    it('the scaled image has as many patches as the original counts, never more than 1,536', () => {
+      for (const s of [
+        size(1665, 897),
+        size(1537, 1024),
+        size(1536, 1025),
+        size(1800, 2400),
+        size(4032, 3024),
+        size(3024, 4032),
+        size(10000, 10000),
+        size(1281, 1248),
+        size(20000, 100),
+        size(6000, 4000),
+      ]) {
+        const sent = targetSize(s, 'high', undefined, 'gpt-4.1-mini');
+        const label = `${s.width}×${s.height} → ${sent.width}×${sent.height}`;
+        expect(sent.width, label).toBeLessThan(s.width);
+        const patches = Math.ceil(sent.width / 32) * Math.ceil(sent.height / 32);
+        expect(patches, label).toBeLessThanOrEqual(1536);
+        expect(patches, label).toBe(patchCount(s));
+        // Sending it changes nothing: the model does not scale it again.
+        expect(targetSize(sent, 'high', undefined, 'gpt-4.1-mini'), label).toEqual(sent);
+      }
+    });
+
+    it('detail low and --max-size apply as for any model', () => {
+      expect(targetSize(size(4032, 3024), 'low', undefined, 'gpt-4.1-mini')).toEqual(
+        size(512, 384),
+      );
+      expect(targetSize(size(4032, 3024), 'high', 300, 'o4-mini')).toEqual(size(300, 225));
+      expect(targetSize(size(100, 80), 'high', 300, 'o4-mini')).toEqual(size(100, 80));
+    });
+
+    it.each(['gpt-4.1', 'gpt-4o', 'gpt-4o-mini', 'gpt-5', 'o3', 'llava', 'unknown'])(
+      '%s keeps the tile rule (short side 768)',
+      (model) => {
+        expect(targetSize(size(4032, 3024), 'high', undefined, model)).toEqual(size(1024, 768));
+        expect(targetSize(size(1024, 1024), undefined, undefined, model)).toEqual(size(768, 768));
+      },
+    );
+  });
+
   it('never returns a side of 0', () => {
     expect(targetSize(size(10000, 1), 'low')).toEqual(size(512, 1));
     expect(targetSize(size(1, 10000), undefined, 16)).toEqual(size(1, 16));

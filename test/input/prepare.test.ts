@@ -381,6 +381,16 @@ describe('size', () => {
     expect(Buffer.from(r.data).equals(png)).toBe(true);
   });
 
+  it('the 768-px short side is exact: 769×769 → 768×768; 768×768 is sent byte for byte', async () => {
+    const over = await splitRaw(769, 769).png().toBuffer();
+    const r = await prepare('over.png', over);
+    expect(r.sent).toMatchObject({ format: 'png', width: 768, height: 768 });
+    const at = await splitRaw(768, 768).png().toBuffer();
+    const same = await prepare('at.png', at);
+    expect(Buffer.from(same.data).equals(at)).toBe(true);
+    expect(same.sent).toBe(same.original);
+  });
+
   describe('a model that counts 32-px patches gets the size it uses, not the 768-px rule', () => {
     it('gpt-4.1-mini: a 4032×3024 photo → 1408×1056 (1,452 patches), gpt-4o → 1024×768', async () => {
       const data = await splitRaw(4032, 3024).jpeg().toBuffer();

@@ -3,23 +3,26 @@
  * examples of OpenAI's vision guide ("Calculating costs") and the README's rules.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  estimateImageTokens,
-  HIGH_DETAIL_EDGE,
-  HIGH_DETAIL_SHORT_SIDE,
-  LOW_DETAIL_EDGE,
-  patchCount,
-  targetSize,
-  tileCount,
-} from '../../src/input/tokens.js';
+import { estimateImageTokens, patchCount, targetSize, tileCount } from '../../src/input/tokens.js';
 
 const size = (width: number, height: number) => ({ width, height });
 
 describe('targetSize', () => {
-  it('uses the documented limits', () => {
-    expect(LOW_DETAIL_EDGE).toBe(512);
-    expect(HIGH_DETAIL_EDGE).toBe(2048);
-    expect(HIGH_DETAIL_SHORT_SIDE).toBe(768);
+  it('applies each documented limit to the pixel: 768 short side, 2048 long edge, 512 at low', () => {
+    // One pixel over a limit is scaled to it; exactly at the limit is left alone.
+    for (const detail of ['high', 'auto', undefined] as const) {
+      expect(targetSize(size(769, 769), detail)).toEqual(size(768, 768));
+      expect(targetSize(size(1000, 769), detail)).toEqual(size(999, 768));
+      expect(targetSize(size(769, 1000), detail)).toEqual(size(768, 999));
+      expect(targetSize(size(768, 768), detail)).toEqual(size(768, 768));
+      expect(targetSize(size(1000, 768), detail)).toEqual(size(1000, 768));
+      expect(targetSize(size(2049, 100), detail)).toEqual(size(2048, 100));
+      expect(targetSize(size(100, 2049), detail)).toEqual(size(100, 2048));
+      expect(targetSize(size(2048, 100), detail)).toEqual(size(2048, 100));
+    }
+    expect(targetSize(size(513, 100), 'low')).toEqual(size(512, 100));
+    expect(targetSize(size(100, 513), 'low')).toEqual(size(100, 512));
+    expect(targetSize(size(512, 512), 'low')).toEqual(size(512, 512));
   });
 
   it.each([

@@ -1,7 +1,9 @@
 /**
- * Pure: the end-of-batch summary lines for stderr.
+ * Pure: the end-of-batch summary lines for stderr. File names and error messages in them go
+ * through `neutralize()`: they did not come from the model.
  */
 import type { ChalkInstance } from 'chalk';
+import { neutralize } from '../output/guard.js';
 import { formatUsd } from '../pricing.js';
 import { formatCount } from './text.js';
 
@@ -103,7 +105,7 @@ export function formatSummary(stats: BatchStats, chalk: ChalkInstance): SummaryL
       important: true,
     });
     for (const failure of stats.failures)
-      lines.push({ text: `  ${failure.message}`, important: true });
+      lines.push({ text: `  ${neutralize(failure.message)}`, important: true });
   }
   const left = stats.notAttempted + stats.interrupted;
   if (left > 0) {
@@ -111,7 +113,7 @@ export function formatSummary(stats: BatchStats, chalk: ChalkInstance): SummaryL
     const more = stats.notAttempted - names.length;
     let text = `not attempted (${formatCount(left)})`;
     if (names.length > 0)
-      text += `: ${names.join(', ')}${more > 0 ? `, and ${formatCount(more)} more` : ''}`;
+      text += `: ${names.map(neutralize).join(', ')}${more > 0 ? `, and ${formatCount(more)} more` : ''}`;
     if (stats.interrupted > 0)
       text += `${names.length > 0 ? ';' : ':'} ${formatCount(stats.interrupted)} stopped in flight`;
     lines.push({ text, important: true });

@@ -1,11 +1,13 @@
 /**
  * Everything the tool says on stderr besides the spinner and progress line: errors, warnings,
  * notices, usage and debug lines. Every line passes through `redact()`, so the API key cannot
- * reach the terminal or a log even if a server echoes it back.
+ * reach the terminal or a log even if a server echoes it back. The message of an error,
+ * warning, notice or debug line is plain text that may hold a file name or a server's words:
+ * it goes through `neutralize()`, so a control sequence in it is shown, not obeyed.
  */
 import type { ChalkInstance } from 'chalk';
 import type { OutStream } from '../deps.js';
-import { Redactor } from '../output/guard.js';
+import { neutralize, Redactor } from '../output/guard.js';
 
 export const PROGRAM = 'describe-image';
 
@@ -53,22 +55,22 @@ export class Reporter {
 
   /** `describe-image: error: …` (always shown). */
   error(message: string): void {
-    this.line(`${PROGRAM}: ${this.chalk.red.bold('error:')} ${message}`);
+    this.line(`${PROGRAM}: ${this.chalk.red.bold('error:')} ${neutralize(message)}`);
   }
 
   /** `describe-image: warning: …` (shown under --quiet too: it changes what the output means). */
   warn(message: string): void {
-    this.line(`${PROGRAM}: ${this.chalk.yellow('warning:')} ${message}`);
+    this.line(`${PROGRAM}: ${this.chalk.yellow('warning:')} ${neutralize(message)}`);
   }
 
   /** Informational line, hidden by --quiet. */
   notice(message: string): void {
-    if (!this.opts.quiet) this.line(this.chalk.dim(message));
+    if (!this.opts.quiet) this.line(this.chalk.dim(neutralize(message)));
   }
 
   /** Only with --debug. */
   debug(message: string): void {
-    if (this.opts.debug) this.line(this.chalk.dim(`${PROGRAM}: debug: ${message}`));
+    if (this.opts.debug) this.line(this.chalk.dim(`${PROGRAM}: debug: ${neutralize(message)}`));
   }
 
   /** A plain line (already formatted), hidden by --quiet. */

@@ -1,7 +1,8 @@
 /**
  * A batch whose stdout and stderr are a terminal, run in-process (`run(argv, deps)` with fake
  * streams that say isTTY): file names and answers lose their control sequences on the way to
- * the terminal, and the progress line gets its total from the count that runs beside the batch.
+ * the terminal (stdout) or show them as visible escapes (stderr's debug, error and summary
+ * lines), and the progress line gets its total from the count that runs beside the batch.
  */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -13,23 +14,33 @@ import { okHandler, startServer, type TestServer } from '../helpers/server.js';
 import { collector } from '../helpers/streams.js';
 
 const EVIL_NAME = 'evil\x1b]0;owned\x07\x1b[2J.png';
+/** The same name as stderr shows it: every control character a visible `\xNN`. */
+const EVIL_SHOWN = String.raw`evil\x1b]0;owned\x07\x1b[2J.png`;
+/** What the name's control sequences would do to a terminal: set its title, clear it. */
+const RAW_CONTROLS = ['\x1b]0;', '\x07', '\x1b[2J'];
 const EVIL_ANSWER = 'A cat \x1b[31mon\x1b[0m a mat.\x1b]52;c;cHduZWQ=\x07';
 
 let server: TestServer;
 let dir: string;
+/** Holds a broken image under the hostile name, and a good one. */
+let brokenDir: string;
 
 beforeAll(async () => {
   server = await startServer(okHandler({ text: EVIL_ANSWER }));
   dir = await tempDir();
   await writeFile(path.join(dir, EVIL_NAME), await makeImage('png', { width: 20, height: 10 }));
   await writeFile(path.join(dir, 'plain.png'), await makeImage('png', { width: 30, height: 10 }));
+  brokenDir = await tempDir();
+  const png = await makeImage('png', { width: 20, height: 10 });
+  await writeFile(path.join(brokenDir, EVIL_NAME), png.subarray(0, 40));
+  await writeFile(path.join(brokenDir, 'plain.png'), png);
 });
 
 afterAll(async () => {
   await server.close();
 });
 
-async function runOnTerminal(argv: string[]) {
+async function runOnTerminal(argv: string[], cwd = dir) {
   const stdout = collector({ isTTY: true, columns: 200 });
   const stderr = collector({ isTTY: true, columns: 200 });
   const deps: Deps = {
@@ -41,8 +52,8 @@ async function runOnTerminal(argv: string[]) {
       DESCRIBE_IMAGE_API_KEY: 'sk-test-terminal',
       NO_COLOR: '1',
     },
-    cwd: dir,
-    homedir: dir,
+    cwd,
+    homedir: cwd,
     interrupt: new AbortController().signal,
     now: () => Date.now(),
   };
@@ -52,13 +63,30 @@ async function runOnTerminal(argv: string[]) {
 
 describe('a batch on a terminal', () => {
   it('file names and answers reach the terminal without their control sequences', async () => {
-    const r = await runOnTerminal(['.', 'What is this?']);
+    // --debug: stderr names each image in its preparation line.
+    const r = await runOnTerminal(['.', 'What is this?', '--debug']);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(
       '==> evil.png <==\nA cat on a mat.\n\n==> plain.png <==\nA cat on a mat.\n',
     );
-    expect(r.stderr).not.toContain('owned');
+    expect(r.stderr).toContain(`describe-image: debug: ${EVIL_SHOWN}: PNG 20×10 `);
+    for (const raw of RAW_CONTROLS) expect(r.stderr).not.toContain(raw);
     expect(r.stderr).toContain('2 succeeded');
+  });
+
+  it('an image that fails: its name is shown, not obeyed, in the error and the summary', async () => {
+    const r = await runOnTerminal(['.'], brokenDir);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toBe('==> plain.png <==\nA cat on a mat.\n');
+    const named = r.stderr.split('\n').filter((l) => l.includes(EVIL_SHOWN));
+    expect(named).toEqual([
+      expect.stringMatching(
+        /^describe-image: error: evil\\x1b\]0;owned.*: cannot read the PNG image/,
+      ),
+      expect.stringMatching(/^ {2}evil\\x1b\]0;owned.*: cannot read the PNG image/),
+    ]);
+    for (const raw of RAW_CONTROLS) expect(r.stderr).not.toContain(raw);
+    expect(r.stderr).toContain('1 succeeded · 1 failed');
   });
 
   it('the progress line shows the total once counted', async () => {

@@ -85,7 +85,12 @@ async function describeTogether(job: Job, ctx: RunContext, args: ImageArg[]): Pr
   );
 
   const spinnerOn = Boolean(deps.stderr.isTTY) && !job.quiet && !job.json && !isCI(deps.env);
-  const spinner = await startSpinner(deps.stderr, `Asking ${modelOf(job)}…`, spinnerOn);
+  const spinner = await startSpinner(
+    deps.stderr,
+    `Asking ${modelOf(job)}…`,
+    spinnerOn,
+    reporter.chalk.level,
+  );
   reporter.beforeWrite = () => spinner.stop();
   const writer = new AnswerWriter(deps.stdout, Boolean(deps.stdout.isTTY));
   const live = job.stream && !job.json && !job.structured;

@@ -1,8 +1,10 @@
 /**
  * The "waiting for the model" spinner: ora on stderr, loaded only when it will run.
- * The caller decides whether it runs (TTY, not CI, not --quiet or --json).
+ * The caller decides whether it runs (TTY, not CI, not --quiet or --json), and with what
+ * colour level (stderr's, from `colorLevel()`).
  */
 import type { OutStream } from '../deps.js';
+import type { ColorLevel } from './colors.js';
 
 export interface Spinner {
   /** Stops and clears the spinner; restores the cursor. Safe to call more than once. */
@@ -53,10 +55,16 @@ function oraStream(stream: TtyLike): NodeJS.WritableStream {
   return adapter as unknown as NodeJS.WritableStream;
 }
 
+/**
+ * Starts the spinner on `stream` when `enabled`. At colour level 0 (NO_COLOR, FORCE_COLOR=0,
+ * TERM=dumb…) it draws no colour: ora colours its frame with its own chalk, whose detection
+ * knows nothing of our rules, so its colour is turned off rather than left to it.
+ */
 export async function startSpinner(
   stream: OutStream,
   text: string,
   enabled: boolean,
+  level: ColorLevel,
 ): Promise<Spinner> {
   if (!enabled) return NOOP;
   const { default: ora } = await import('ora');
@@ -65,6 +73,7 @@ export async function startSpinner(
     stream: oraStream(stream),
     isEnabled: true,
     discardStdin: false,
+    color: level === 0 ? false : 'cyan',
   }).start();
   let stopped = false;
   return {

@@ -6,12 +6,13 @@
  */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import chalk from 'chalk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../src/cli.js';
 import type { Deps } from '../../src/deps.js';
 import { makeImage, tempDir } from '../helpers/images.js';
 import { okHandler, startServer, type TestServer } from '../helpers/server.js';
-import { collector } from '../helpers/streams.js';
+import { collector, SGR } from '../helpers/streams.js';
 
 const EVIL_NAME = 'evil\x1b]0;owned\x07\x1b[2J.png';
 /** The same name as stderr shows it: every control character a visible `\xNN`. */
@@ -40,7 +41,11 @@ afterAll(async () => {
   await server.close();
 });
 
-async function runOnTerminal(argv: string[], cwd = dir) {
+async function runOnTerminal(
+  argv: string[],
+  cwd = dir,
+  colour: Record<string, string> = { NO_COLOR: '1' },
+) {
   const stdout = collector({ isTTY: true, columns: 200 });
   const stderr = collector({ isTTY: true, columns: 200 });
   const deps: Deps = {
@@ -50,7 +55,7 @@ async function runOnTerminal(argv: string[], cwd = dir) {
     env: {
       DESCRIBE_IMAGE_BASE_URL: server.baseUrl,
       DESCRIBE_IMAGE_API_KEY: 'sk-test-terminal',
-      NO_COLOR: '1',
+      ...colour,
     },
     cwd,
     homedir: cwd,
@@ -99,5 +104,39 @@ describe('a batch on a terminal', () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/\r1\/2 · [\d,]+ tokens · [\d.]+ img\/s · ETA /);
     expect(r.stderr).not.toMatch(/\/\d+\+/);
+  });
+});
+
+describe('one image on a terminal that asks for no colour', () => {
+  // ora colours its spinner with chalk's own level, which comes from the process, not from
+  // the run's environment: set it to colour, as on a colour terminal.
+  let saved: typeof chalk.level;
+  beforeAll(() => {
+    saved = chalk.level;
+    chalk.level = 3;
+  });
+  afterAll(() => {
+    chalk.level = saved;
+  });
+
+  it.each([
+    ['NO_COLOR=1', { NO_COLOR: '1', TERM: 'xterm-256color' }],
+    ['FORCE_COLOR=0', { FORCE_COLOR: '0', TERM: 'xterm-256color' }],
+    ['TERM=dumb', { TERM: 'dumb' }],
+  ])('%s: the spinner runs, and nothing on stderr is coloured', async (_name, colour) => {
+    server.handle(okHandler());
+    const r = await runOnTerminal(['plain.png'], dir, colour);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('Asking gpt-4o-2024-08-06…');
+    // Cursor moves and line clearing are fine; SGR (ESC [ … m) is colour.
+    expect(r.stderr).not.toMatch(SGR);
+  });
+
+  it('with colour allowed, the same run is coloured (the check above can see it)', async () => {
+    server.handle(okHandler());
+    const r = await runOnTerminal(['plain.png'], dir, { TERM: 'xterm-256color' });
+    expect(r.code, r.stderr).toBe(0);
+    // The first frame of ora's dots, in colour.
+    expect(r.stderr).toMatch(new RegExp(`${SGR.source}⠋`));
   });
 });

@@ -78,7 +78,7 @@ async function describeTogether(job: Job, ctx: RunContext, args: ImageArg[]): Pr
     throw error;
   }
   for (const image of images) reporter.debug(imageReport(job, image));
-  checkRequestSize(images);
+  checkRequestSize(images, job.original);
   const payload = buildPayload(
     job,
     images.map((i) => i.source),

@@ -102,7 +102,7 @@ export async function prepareBytes(
 
   // The exact bytes go, once checked.
   const unchanged = (facts: ImageFacts, notes: string[] = []): PreparedBytes => {
-    checkSize(facts.bytes, label);
+    checkSize(facts.bytes, label, Boolean(opts.original));
     return {
       mime: image.mime,
       data: image.data,
@@ -217,7 +217,7 @@ export async function prepareBytes(
       error,
     );
   }
-  checkSize(output.data.length, label);
+  checkSize(output.data.length, label, false);
   return {
     mime: MIME_BY_FORMAT[outFormat],
     data: output.data,
@@ -300,10 +300,14 @@ async function decodeCheck(
   }
 }
 
-function checkSize(bytes: number, label: string): void {
+/** Over 20 MB is an input error; with --original, --max-size is refused, so it is not offered. */
+function checkSize(bytes: number, label: string, original: boolean): void {
   if (bytes > MAX_IMAGE_BYTES) {
+    const hint = original
+      ? 'leave out --original so that it is scaled down, or use a smaller image'
+      : 'use --max-size or a smaller image';
     throw new InputError(
-      `${label}: ${(bytes / 1048576).toFixed(1)} MB after preparation, over the 20 MB limit of vision APIs; use --max-size or a smaller image`,
+      `${label}: ${(bytes / 1048576).toFixed(1)} MB after preparation, over the 20 MB limit of vision APIs; ${hint}`,
     );
   }
 }

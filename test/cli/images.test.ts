@@ -698,6 +698,9 @@ describe('limits', () => {
     });
     expect(r.code, r.stderr).toBe(3);
     expect(onlyErrorLine(r)).toMatch(/^describe-image: error: noise-big\.png: .*20 MB/);
+    // It suggests what the tool accepts: --max-size with --original is a usage error.
+    expect(onlyErrorLine(r)).toMatch(/leave out --original so that it is scaled down/);
+    expect(onlyErrorLine(r)).not.toContain('--max-size');
     expect(server.requests).toHaveLength(0);
   });
 
@@ -716,7 +719,8 @@ describe('limits', () => {
       { cwd: dir },
     );
     expect(r.code, r.stderr).toBe(3);
-    expect(onlyErrorLine(r)).toMatch(/50 MB/);
+    expect(onlyErrorLine(r)).toMatch(/50 MB.*leave out --original so that they are scaled down/);
+    expect(onlyErrorLine(r)).not.toContain('--max-size');
     expect(server.requests).toHaveLength(0);
   });
 });

@@ -646,11 +646,16 @@ describe('limits', () => {
     const error = await prepare('noise.png', huge, { original: true }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InputError);
     expect((error as InputError).message).toMatch(/^noise\.png: 2\d\.\d MB .*20 MB/);
+    // --max-size is refused with --original: the hint is to let it be scaled.
+    expect((error as InputError).message).toMatch(
+      /; leave out --original so that it is scaled down/,
+    );
+    expect((error as InputError).message).not.toContain('--max-size');
   });
 
   it('an image still over 20 MB when no change is needed (--max-size above its size)', async () => {
     await expect(prepare('noise.png', huge, { maxSize: 4000 })).rejects.toThrow(
-      /^noise\.png: .*over the 20 MB limit/,
+      /^noise\.png: .*over the 20 MB limit of vision APIs; use --max-size or a smaller image$/,
     );
   });
 
@@ -670,16 +675,28 @@ describe('limits', () => {
 
   it('checkRequestSize: images totalling over 50 MB in one request are an input error', () => {
     const mb = 1024 * 1024;
-    expect(() => checkRequestSize([image(18 * mb), image(18 * mb), image(14 * mb)])).not.toThrow();
-    let error: unknown;
-    try {
-      checkRequestSize([image(18 * mb), image(18 * mb), image(14 * mb + 1)]);
-    } catch (e) {
-      error = e;
-    }
-    expect(error).toBeInstanceOf(InputError);
-    expect((error as InputError).exitCode).toBe(3);
-    expect((error as InputError).message).toMatch(/50\.0 MB.*50 MB.*--together/);
+    expect(() =>
+      checkRequestSize([image(18 * mb), image(18 * mb), image(14 * mb)], false),
+    ).not.toThrow();
+    const over = [image(18 * mb), image(18 * mb), image(14 * mb + 1)];
+    const errorOf = (original: boolean): InputError => {
+      try {
+        checkRequestSize(over, original);
+      } catch (e) {
+        expect(e).toBeInstanceOf(InputError);
+        return e as InputError;
+      }
+      throw new Error('no error');
+    };
+    const error = errorOf(false);
+    expect(error.exitCode).toBe(3);
+    expect(error.message).toMatch(/50\.0 MB.*50 MB.*--together, or with a smaller --max-size$/);
+    // --max-size is refused with --original: the hint is to let them be scaled.
+    const original = errorOf(true);
+    expect(original.message).toMatch(
+      /--together, or leave out --original so that they are scaled down$/,
+    );
+    expect(original.message).not.toContain('--max-size');
   });
 
   it('checkRequestSize: URLs passed through count for nothing', () => {
@@ -688,6 +705,6 @@ describe('limits', () => {
       source: { url: 'https://example.com/a.png' },
       prepared: undefined,
     };
-    expect(() => checkRequestSize([image(40 * 1024 * 1024), url, url])).not.toThrow();
+    expect(() => checkRequestSize([image(40 * 1024 * 1024), url, url], false)).not.toThrow();
   });
 });

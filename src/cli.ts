@@ -158,7 +158,7 @@ export function createProgram(
     .optionsGroup('Images:')
     .option(
       '--max-size <px>',
-      'scale images so the long edge is at most this (instead of the detail-based size)',
+      'scale images so the long edge is at most this (instead of the size rule of the model)',
       integer(16),
     )
     .option(

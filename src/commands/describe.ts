@@ -8,7 +8,6 @@ import { DescribeImageError, ExitCode, InterruptedError, UsageError, oneLine } f
 import { planInputs } from '../input/expand.js';
 import type { ImageArg } from '../input/images.js';
 import { jsonLine, successRecord } from '../render/json.js';
-import { neutralize } from '../output/guard.js';
 import { AnswerWriter } from '../render/text.js';
 import { costOf } from '../pricing.js';
 import { isCI } from '../ui/colors.js';
@@ -87,14 +86,19 @@ async function describeTogether(job: Job, ctx: RunContext, args: ImageArg[]): Pr
     throw error;
   }
   for (const image of images) reporter.debug(imageReport(job, image));
-  checkRequestSize(images);
+  checkRequestSize(images, job.original);
   const payload = buildPayload(
     job,
     images.map((i) => i.source),
   );
 
   const spinnerOn = Boolean(deps.stderr.isTTY) && !job.quiet && !job.json && !isCI(deps.env);
-  const spinner = await startSpinner(deps.stderr, neutralize(`Asking ${modelOf(job)}…`), spinnerOn);
+  const spinner = await startSpinner(
+    deps.stderr,
+    `Asking ${modelOf(job)}…`,
+    spinnerOn,
+    reporter.colorLevel,
+  );
   reporter.beforeWrite = () => spinner.stop();
   const writer = new AnswerWriter(deps.stdout, Boolean(deps.stdout.isTTY));
   const live = job.stream && !job.json && !job.structured;
@@ -111,7 +115,7 @@ async function describeTogether(job: Job, ctx: RunContext, args: ImageArg[]): Pr
         : undefined,
       onRetry: ({ delayMs, error, attempt }) => {
         const what = `${error.message}; retrying in ${(delayMs / 1000).toFixed(1)} s (retry ${attempt})`;
-        if (spinnerOn) spinner.setText(neutralize(oneLine(what, 200)));
+        if (spinnerOn) spinner.setText(oneLine(what, 200));
         else reporter.notice(`${name}: ${what}`);
       },
     });

@@ -40,7 +40,7 @@ export async function dryRun(job: Job, ctx: RunContext, plan: InputPlan): Promis
   let firstFailure: number | undefined;
 
   const send = (images: PreparedImage[]): void => {
-    checkRequestSize(images);
+    checkRequestSize(images, job.original);
     const body = displayBody(
       buildPayload(
         job,

@@ -186,6 +186,7 @@ export async function prepareImage(
     bytes,
     {
       detail: job.detail,
+      model: modelOf(job),
       maxSize: job.maxSize,
       keepMetadata: job.keepMetadata,
       original: job.original,
@@ -200,12 +201,18 @@ export async function prepareImage(
 /** Most bytes of images in one request (OpenAI: 50 MB). */
 export const MAX_REQUEST_IMAGE_BYTES = 50 * 1024 * 1024;
 
-/** Several images in one request (--together) must stay under the per-request limit. */
-export function checkRequestSize(images: readonly PreparedImage[]): void {
+/**
+ * Several images in one request (--together) must stay under the per-request limit. With
+ * `original` (--original, which refuses --max-size), the hint is to let them be scaled down.
+ */
+export function checkRequestSize(images: readonly PreparedImage[], original: boolean): void {
   const total = images.reduce((sum, i) => sum + ('data' in i.source ? i.source.data.length : 0), 0);
   if (total > MAX_REQUEST_IMAGE_BYTES) {
+    const smaller = original
+      ? 'leave out --original so that they are scaled down'
+      : 'with a smaller --max-size';
     throw new InputError(
-      `the images total ${(total / 1048576).toFixed(1)} MB, over the 50 MB a request may carry; send them without --together, or with a smaller --max-size`,
+      `the images total ${(total / 1048576).toFixed(1)} MB, over the 50 MB a request may carry; send them without --together, or ${smaller}`,
     );
   }
 }

@@ -24,6 +24,8 @@ export const MAX_IMAGE_BYTES = 20 * 1024 * 1024;
 
 export interface PrepareOptions {
   detail?: ImageDetail | undefined;
+  /** The model the image goes to: its rule sets the size (see `targetSize`). */
+  model?: string | undefined;
   /** `--max-size`: a long-edge limit that replaces the detail-based one. */
   maxSize?: number | undefined;
   /** `--keep-metadata`: keep EXIF, XMP, IPTC and ICC. */
@@ -100,7 +102,7 @@ export async function prepareBytes(
 
   // The exact bytes go, once checked.
   const unchanged = (facts: ImageFacts, notes: string[] = []): PreparedBytes => {
-    checkSize(facts.bytes, label);
+    checkSize(facts.bytes, label, Boolean(opts.original));
     return {
       mime: image.mime,
       data: image.data,
@@ -184,7 +186,7 @@ export async function prepareBytes(
     notes.push(`${label}: ${pages} pages: sending the first one`);
   }
 
-  const target = targetSize(size, opts.detail, opts.maxSize);
+  const target = targetSize(size, opts.detail, opts.maxSize, opts.model);
   const resize = target.width < size.width || target.height < size.height;
   const untouched =
     !convert &&
@@ -215,7 +217,7 @@ export async function prepareBytes(
       error,
     );
   }
-  checkSize(output.data.length, label);
+  checkSize(output.data.length, label, false);
   return {
     mime: MIME_BY_FORMAT[outFormat],
     data: output.data,
@@ -246,7 +248,7 @@ async function wholePngToSend(
   if (!opts.original) {
     // Metadata is sharp's to judge, --keep-metadata or not: an eXIf chunk may say to turn it.
     if (layout.metadata) return undefined;
-    const target = targetSize(layout, opts.detail, opts.maxSize);
+    const target = targetSize(layout, opts.detail, opts.maxSize, opts.model);
     if (target.width < layout.width || target.height < layout.height) return undefined;
   }
   if (!(await pngPixelsWhole(layout))) return undefined;
@@ -298,10 +300,14 @@ async function decodeCheck(
   }
 }
 
-function checkSize(bytes: number, label: string): void {
+/** Over 20 MB is an input error; with --original, --max-size is refused, so it is not offered. */
+function checkSize(bytes: number, label: string, original: boolean): void {
   if (bytes > MAX_IMAGE_BYTES) {
+    const hint = original
+      ? 'leave out --original so that it is scaled down, or use a smaller image'
+      : 'use --max-size or a smaller image';
     throw new InputError(
-      `${label}: ${(bytes / 1048576).toFixed(1)} MB after preparation, over the 20 MB limit of vision APIs; use --max-size or a smaller image`,
+      `${label}: ${(bytes / 1048576).toFixed(1)} MB after preparation, over the 20 MB limit of vision APIs; ${hint}`,
     );
   }
 }

@@ -26,13 +26,24 @@ function scaled(size: Size, scale: number): Size {
 }
 
 /**
- * The size an image is worth sending at: what the server scales it to for `detail`, never up.
- * With `maxEdge` (--max-size), only that long-edge limit applies, for providers with other rules.
+ * The size an image is worth sending at: what the server scales it to, never up. With
+ * `maxEdge` (--max-size), only that long-edge limit applies, for providers with other rules;
+ * with `detail: low`, the 512-px fit. Otherwise the rule of the model it goes to: a model that
+ * counts 32-px patches (gpt-4.1-mini, o4-mini…) keeps every pixel up to its patch cap; any
+ * other model, known or not, gets the tile rule (fit 2048, short side at most 768).
  */
-export function targetSize(size: Size, detail: ImageDetail | undefined, maxEdge?: number): Size {
+export function targetSize(
+  size: Size,
+  detail: ImageDetail | undefined,
+  maxEdge?: number,
+  model?: string,
+): Size {
   const long = Math.max(size.width, size.height);
   if (maxEdge !== undefined) return scaled(size, maxEdge / long);
   if (detail === 'low') return scaled(size, LOW_DETAIL_EDGE / long);
+  if (model !== undefined && countingFor(model)?.kind === 'patches') {
+    return scaled(size, patchScale(size));
+  }
   // high and auto: one scale factor for both steps, so there is a single resize.
   const fit = Math.min(1, HIGH_DETAIL_EDGE / long);
   const short = Math.min(size.width, size.height) * fit;
@@ -68,16 +79,25 @@ function countingFor(model: string): Counting | undefined {
 }
 
 const PATCH = 32;
+/** Most 32-px patches a patch-counting model takes; a larger image is scaled down to fit. */
 const PATCH_CAP = 1536;
+
+/**
+ * The scale a patch-counting model applies (1 when the image is within the cap): to the
+ * area of 1536 patches, then down until one side is a whole number of patches.
+ */
+function patchScale(size: Size): number {
+  const raw = Math.ceil(size.width / PATCH) * Math.ceil(size.height / PATCH);
+  if (raw <= PATCH_CAP) return 1;
+  const r = Math.sqrt((PATCH * PATCH * PATCH_CAP) / (size.width * size.height));
+  const w = size.width * r;
+  const h = size.height * r;
+  return r * Math.min(Math.floor(w / PATCH) / (w / PATCH), Math.floor(h / PATCH) / (h / PATCH));
+}
 
 /** 32-px patches of an image for patch-counting models, after their own downscale. */
 export function patchCount(size: Size): number {
-  const raw = Math.ceil(size.width / PATCH) * Math.ceil(size.height / PATCH);
-  if (raw <= PATCH_CAP) return raw;
-  let r = Math.sqrt((PATCH * PATCH * PATCH_CAP) / (size.width * size.height));
-  const w = size.width * r;
-  const h = size.height * r;
-  r *= Math.min(Math.floor(w / PATCH) / (w / PATCH), Math.floor(h / PATCH) / (h / PATCH));
+  const r = patchScale(size);
   // The scale makes one side a whole number of patches; the epsilon keeps float error
   // (44.000000001) from counting a patch that is not there.
   const patches =

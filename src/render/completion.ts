@@ -47,14 +47,21 @@ function bash(options: readonly CompletionOption[]): string {
     .map((o) => {
       const pattern = o.flags.join('|');
       if (o.choices)
-        return `    ${pattern}) COMPREPLY=($(compgen -W "${shellWords(o.choices)}" -- "$cur")); return ;;`;
+        return `    ${pattern}) _describe_image_reply < <(compgen -W "${shellWords(o.choices)}" -- "$cur"); return ;;`;
       if (o.valueName && FILE_VALUES.test(o.valueName))
-        return `    ${pattern}) COMPREPLY=($(compgen -f -- "$cur")); return ;;`;
+        return `    ${pattern}) _describe_image_reply < <(compgen -f -- "$cur"); return ;;`;
       return `    ${pattern}) return ;;`;
     });
   return `# bash completion for describe-image. Load it with:
 #   source <(describe-image --completion bash)
 # or save it as ~/.local/share/bash-completion/completions/describe-image
+# compgen prints one candidate a line: read them a line at a time, so that a file name with a
+# space (or a * or a [) stays one candidate.
+_describe_image_reply() {
+  COMPREPLY=()
+  local line
+  while IFS= read -r line; do COMPREPLY+=("$line"); done
+}
 _describe_image() {
   local cur prev
   cur="\${COMP_WORDS[COMP_CWORD]}"
@@ -63,10 +70,10 @@ _describe_image() {
 ${cases.join('\n')}
   esac
   if [[ "$cur" == -* ]]; then
-    COMPREPLY=($(compgen -W "${shellWords(all)}" -- "$cur"))
+    _describe_image_reply < <(compgen -W "${shellWords(all)}" -- "$cur")
     return
   fi
-  COMPREPLY=($(compgen -f -- "$cur"))
+  _describe_image_reply < <(compgen -f -- "$cur")
 }
 complete -o filenames -o bashdefault -F _describe_image describe-image
 `;
@@ -92,15 +99,20 @@ function zsh(options: readonly CompletionOption[]): string {
     return `    ${names}'[${description}]${action}'`;
   });
   return `#compdef describe-image
-# zsh completion for describe-image. Load it with:
+# zsh completion for describe-image. Save it as _describe-image in a folder on your $fpath
+# (before compinit runs), or load it after compinit with:
 #   source <(describe-image --completion zsh)
-# or save it as _describe-image in a folder on your $fpath
 _describe-image() {
   _arguments -s -S \\
 ${specs.join(' \\\n')} \\
     '*:image or prompt:_files'
 }
-if [[ "$(whence -w compdef 2>/dev/null)" == *function* ]]; then
+# Autoloaded from $fpath, this file is the body of _describe-image, run on the first TAB: it
+# has just defined the function, which zsh does not call again by itself, so call it now.
+# Sourced, register it (compdef exists once compinit has run).
+if [[ \${zsh_eval_context[-1]} == loadautofunc ]]; then
+  _describe-image "$@"
+elif (( \${+functions[compdef]} )); then
   compdef _describe-image describe-image
 fi
 `;

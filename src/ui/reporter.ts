@@ -53,9 +53,9 @@ export class Reporter {
     return this.opts.debug;
   }
 
-  /** Whether lines are coloured. */
-  get colored(): boolean {
-    return this.opts.chalk.level > 0;
+  /** The colour level of the stream (0: none), for what draws on it besides the reporter. */
+  get colorLevel(): 0 | 1 | 2 | 3 {
+    return this.opts.chalk.level;
   }
 
   addSecret(secret: string | undefined): void {

@@ -1,8 +1,11 @@
 /**
  * The "waiting for the model" spinner: ora on stderr, loaded only when it will run.
- * The caller decides whether it runs (TTY, not CI, not --quiet or --json).
+ * The caller decides whether it runs (TTY, not CI, not --quiet or --json), and with what
+ * colour level (stderr's, from `colorLevel()`).
  */
 import type { OutStream } from '../deps.js';
+import { neutralize } from '../output/guard.js';
+import type { ColorLevel } from './colors.js';
 
 export interface Spinner {
   /** Stops and clears the spinner; restores the cursor. Safe to call more than once. */
@@ -53,18 +56,26 @@ function oraStream(stream: TtyLike): NodeJS.WritableStream {
   return adapter as unknown as NodeJS.WritableStream;
 }
 
+/**
+ * Starts the spinner on `stream` when `enabled`. At colour level 0 (NO_COLOR, FORCE_COLOR=0,
+ * TERM=dumb…) it draws no colour: ora colours its frame with its own chalk, whose detection
+ * knows nothing of our rules, so its colour is turned off rather than left to it.
+ */
 export async function startSpinner(
   stream: OutStream,
   text: string,
   enabled: boolean,
+  level: ColorLevel,
 ): Promise<Spinner> {
   if (!enabled) return NOOP;
   const { default: ora } = await import('ora');
   const spinner = ora({
-    text,
+    // The text may quote a server or a model name: never a control sequence on the terminal.
+    text: neutralize(text),
     stream: oraStream(stream),
     isEnabled: true,
     discardStdin: false,
+    color: level === 0 ? false : 'cyan',
   }).start();
   let stopped = false;
   return {
@@ -74,7 +85,7 @@ export async function startSpinner(
       spinner.stop();
     },
     setText(value) {
-      if (!stopped) spinner.text = value;
+      if (!stopped) spinner.text = neutralize(value);
     },
   };
 }

@@ -1,7 +1,9 @@
 /**
  * Shell completion: the scripts the CLI prints load in bash (and, when installed, parse in zsh
- * and fish), and bash's completion function completes options and their values. The scripts
- * are generated from the program's options, so they are compared with --help too.
+ * and fish), and bash's completion function completes options, their values and file names
+ * (spaces included). The zsh file works both sourced and autoloaded from $fpath, where the
+ * first TAB must already complete. The scripts are generated from the program's options, so
+ * they are compared with --help too.
  */
 import { execFile } from 'node:child_process';
 import { spawnSync } from 'node:child_process';
@@ -73,6 +75,14 @@ beforeAll(async () => {
   await mkdir(work);
   for (const name of ['receipt.json', 'cat.png', 'cat-2.jpg', 'notes.txt'])
     await writeFile(path.join(work, name), '');
+  // Names a shell would split or glob.
+  const odd = path.join(dir, 'odd');
+  await mkdir(odd);
+  for (const name of ['my photo.png', 'my receipt.json', 'a*b.png', 'ab.png', 'axb.png'])
+    await writeFile(path.join(odd, name), '');
+  // The zsh script installed as the README says: _describe-image in a folder on $fpath.
+  await mkdir(path.join(dir, 'zfunc'));
+  await writeFile(path.join(dir, 'zfunc', '_describe-image'), scripts.zsh);
 });
 
 afterAll(async () => {
@@ -230,6 +240,24 @@ printf '%s\\n' "\${COMPREPLY[@]}"`,
     expect(await complete(['describe-image', '--base-url', 'ht'])).toEqual([]);
   });
 
+  it('a file name with a space, or a glob character, is one candidate', async () => {
+    const odd = path.join(dir, 'odd');
+    expect(await complete(['describe-image', 'my'], odd)).toEqual([
+      'my photo.png',
+      'my receipt.json',
+    ]);
+    expect(await complete(['describe-image', 'cat.png', 'my p'], odd)).toEqual(['my photo.png']);
+    expect(await complete(['describe-image', '--schema', 'my r'], odd)).toEqual([
+      'my receipt.json',
+    ]);
+    expect(await complete(['describe-image', '-o', 'my'], odd)).toEqual([
+      'my photo.png',
+      'my receipt.json',
+    ]);
+    // Not globbed into ab.png and axb.png.
+    expect(await complete(['describe-image', 'a*'], odd)).toEqual(['a*b.png']);
+  });
+
   it('a value word that looks like an option is not completed as one after a value option', async () => {
     // After --prompt comes free text: no option list, no files.
     expect(await complete(['describe-image', '--prompt', '--'])).toEqual([]);
@@ -237,6 +265,30 @@ printf '%s\\n' "\${COMPREPLY[@]}"`,
 });
 
 describe('zsh', () => {
+  /** The script's top-level code after the function's definition, comments left out. */
+  function afterFunction(script: string): string[] {
+    const lines = script.split('\n');
+    const start = lines.indexOf('_describe-image() {');
+    expect(start).toBeGreaterThan(0);
+    const end = lines.indexOf('}', start);
+    expect(end).toBeGreaterThan(start);
+    return lines.slice(end + 1).filter((l) => l.trim() !== '' && !l.trimStart().startsWith('#'));
+  }
+
+  it('installed on $fpath, it completes on the first TAB: the file calls the function it defines', () => {
+    // compinit autoloads a file whose first line is #compdef; zsh runs the file as the body of
+    // _describe-image on the first TAB. Defining the function is not enough (zsh does not call
+    // it again): the file must call it, with the arguments, when loaded that way.
+    expect(scripts.zsh.split('\n')[0]).toBe('#compdef describe-image');
+    expect(afterFunction(scripts.zsh)).toEqual([
+      'if [[ ${zsh_eval_context[-1]} == loadautofunc ]]; then',
+      '  _describe-image "$@"',
+      'elif (( ${+functions[compdef]} )); then',
+      '  compdef _describe-image describe-image',
+      'fi',
+    ]);
+  });
+
   it('the script declares the completion and the values', () => {
     expect(scripts.zsh.split('\n')[0]).toBe('#compdef describe-image');
     expect(scripts.zsh).toContain(':level:(auto low high)');
@@ -269,6 +321,33 @@ describe('zsh', () => {
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
       expect(r.stdout.trim()).toBe('_describe-image');
+    },
+  );
+
+  it.skipIf(!HAS_ZSH)(
+    'autoloaded from $fpath, the first call completes (not only the second)',
+    async () => {
+      // _arguments is replaced by a stand-in that says it ran: the first call of the autoloaded
+      // _describe-image must reach it, as the first TAB of a shell does.
+      const r = await shell('zsh', [
+        '-f',
+        '-c',
+        `fpath=("${path.join(dir, 'zfunc')}" $fpath)
+autoload -Uz compinit && compinit -u -D
+print -r -- "registered: \${_comps[describe-image]}"
+_arguments() { print -r -- "completing ($#)" }
+_describe-image; print -r -- first done
+_describe-image; print -r -- second done`,
+      ]);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.stdout.trim().split('\n')).toEqual([
+        'registered: _describe-image',
+        expect.stringMatching(/^completing \(\d+\)$/),
+        'first done',
+        expect.stringMatching(/^completing \(\d+\)$/),
+        'second done',
+      ]);
     },
   );
 

@@ -531,22 +531,26 @@ describe('--dry-run', () => {
     expect(r.stdout).toContain(`data:image/png;base64,…(${bytes} bytes)`);
   });
 
-  it('estimates from the size that is sent (gpt-4.1-mini: 1024×1024 → 768×768 → 576 patches)', async () => {
-    const r = await runCli(
-      [
-        '--base-url',
-        'https://api.example.invalid/v1',
-        '--dry-run',
-        '--detail',
-        'high',
-        '-m',
-        'gpt-4.1-mini',
-        'square.png',
-      ],
-      { cwd: dir },
+  it('scales for the model it goes to: gpt-4.1-mini counts patches, so the photo goes at 1056×1408', async () => {
+    const dry = (model: string, name: string) =>
+      runCli(['--base-url', 'https://api.example.invalid/v1', '--dry-run', '-m', model, name], {
+        cwd: dir,
+      });
+    const mini = await dry('gpt-4.1-mini', 'photo.jpg');
+    expect(mini.code, mini.stderr).toBe(0);
+    // 1,452 patches × 1.62, as the model would count the original.
+    expect(reportLine(mini.stderr, 'photo.jpg')).toMatch(
+      /^photo\.jpg: JPEG 3,024×4,032 .* → JPEG 1,056×1,408 .* · ≤ 2,353 image tokens \(detail auto\)$/,
     );
-    expect(r.code, r.stderr).toBe(0);
-    expect(reportLine(r.stderr, 'square.png')).toMatch(/→ PNG 768×768 .* · ~934 image tokens$/);
+    // gpt-4o counts tiles: the 768-px rule.
+    const tiles = await dry('gpt-4o', 'photo.jpg');
+    expect(reportLine(tiles.stderr, 'photo.jpg')).toMatch(/→ JPEG 768×1,024 /);
+    // Within the 1,536-patch cap: nothing to scale, sent as it is.
+    const square = await dry('gpt-4.1-mini', 'square.png');
+    expect(square.code, square.stderr).toBe(0);
+    expect(reportLine(square.stderr, 'square.png')).toMatch(
+      /^square\.png: PNG 1,024×1,024 .*, sent as it is · ≤ 1,659 image tokens \(detail auto\)$/,
+    );
   });
 
   it('an unknown model: the estimate says "unknown"', async () => {
@@ -694,6 +698,9 @@ describe('limits', () => {
     });
     expect(r.code, r.stderr).toBe(3);
     expect(onlyErrorLine(r)).toMatch(/^describe-image: error: noise-big\.png: .*20 MB/);
+    // It suggests what the tool accepts: --max-size with --original is a usage error.
+    expect(onlyErrorLine(r)).toMatch(/leave out --original so that it is scaled down/);
+    expect(onlyErrorLine(r)).not.toContain('--max-size');
     expect(server.requests).toHaveLength(0);
   });
 
@@ -712,7 +719,8 @@ describe('limits', () => {
       { cwd: dir },
     );
     expect(r.code, r.stderr).toBe(3);
-    expect(onlyErrorLine(r)).toMatch(/50 MB/);
+    expect(onlyErrorLine(r)).toMatch(/50 MB.*leave out --original so that they are scaled down/);
+    expect(onlyErrorLine(r)).not.toContain('--max-size');
     expect(server.requests).toHaveLength(0);
   });
 });

@@ -18,3 +18,7 @@ export function collector(opts: { isTTY?: boolean; columns?: number } = {}): {
   };
   return out;
 }
+
+/** Select Graphic Rendition, ESC [ … m: the escape sequences that colour or style text. */
+// eslint-disable-next-line no-control-regex -- matching the escape is the point
+export const SGR = /\x1b\[[\d;]*m/;

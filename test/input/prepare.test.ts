@@ -381,6 +381,68 @@ describe('size', () => {
     expect(Buffer.from(r.data).equals(png)).toBe(true);
   });
 
+  it('the 768-px short side is exact: 769×769 → 768×768; 768×768 is sent byte for byte', async () => {
+    const over = await splitRaw(769, 769).png().toBuffer();
+    const r = await prepare('over.png', over);
+    expect(r.sent).toMatchObject({ format: 'png', width: 768, height: 768 });
+    const at = await splitRaw(768, 768).png().toBuffer();
+    const same = await prepare('at.png', at);
+    expect(Buffer.from(same.data).equals(at)).toBe(true);
+    expect(same.sent).toBe(same.original);
+  });
+
+  describe('a model that counts 32-px patches gets the size it uses, not the 768-px rule', () => {
+    it('gpt-4.1-mini: a 4032×3024 photo → 1408×1056 (1,452 patches), gpt-4o → 1024×768', async () => {
+      const data = await splitRaw(4032, 3024).jpeg().toBuffer();
+      const mini = await prepare('big.jpg', data, { model: 'gpt-4.1-mini' });
+      expect(mini.sent).toMatchObject({ format: 'jpeg', width: 1408, height: 1056 });
+      const meta = await sharp(mini.data).metadata();
+      expect([meta.width, meta.height]).toEqual([1408, 1056]);
+      const d = await decode(mini.data);
+      expectColour(d.at(100, 500), RED);
+      expectColour(d.at(1300, 500), BLUE);
+      const tiles = await prepare('big.jpg', data, { model: 'gpt-4o' });
+      expect(tiles.sent).toMatchObject({ width: 1024, height: 768 });
+    });
+
+    it('the rotated phone photo is upright at 1056×1408 for o4-mini', async () => {
+      const r = await prepare('IMG_0001.jpg', photo, { model: 'o4-mini' });
+      expect(r.sent).toMatchObject({ format: 'jpeg', width: 1056, height: 1408 });
+      await expectNoMetadata(r.data);
+      expectTurnedClockwise(await decode(r.data));
+    });
+
+    it('a 1024×1024 PNG within the patch cap is sent byte for byte (the PNG fast path)', async () => {
+      const square = await splitRaw(1024, 1024).png().toBuffer();
+      for (const model of ['gpt-4.1-mini', 'gpt-4.1-nano', 'o4-mini', 'gpt-5-mini', 'gpt-5-nano']) {
+        const r = await prepare('square.png', square, { model, detail: 'high' });
+        expect(Buffer.from(r.data).equals(square), model).toBe(true);
+        expect(r.sent, model).toEqual({
+          format: 'png',
+          width: 1024,
+          height: 1024,
+          bytes: square.length,
+        });
+      }
+      const tiles = await prepare('square.png', square, { model: 'gpt-4.1', detail: 'high' });
+      expect(tiles.sent).toMatchObject({ format: 'png', width: 768, height: 768 });
+    });
+
+    it('a PNG one patch over the cap is scaled (53 × 29 patches → 1663×896)', async () => {
+      const over = await splitRaw(1665, 897).png().toBuffer();
+      const r = await prepare('over.png', over, { model: 'gpt-5-mini' });
+      expect(r.sent).toMatchObject({ format: 'png', width: 1663, height: 896 });
+    });
+
+    it('detail low and --max-size still rule', async () => {
+      const data = await splitRaw(4032, 3024).jpeg().toBuffer();
+      const low = await prepare('big.jpg', data, { model: 'gpt-4.1-mini', detail: 'low' });
+      expect(low.sent).toMatchObject({ width: 512, height: 384 });
+      const max = await prepare('big.jpg', data, { model: 'gpt-4.1-mini', maxSize: 300 });
+      expect(max.sent).toMatchObject({ width: 300, height: 225 });
+    });
+  });
+
   it('a converted image is scaled in the same step', async () => {
     const big = await splitRaw(3000, 2000).tiff().toBuffer();
     const r = await prepare('big.tiff', big, { detail: 'low' });
@@ -584,11 +646,16 @@ describe('limits', () => {
     const error = await prepare('noise.png', huge, { original: true }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InputError);
     expect((error as InputError).message).toMatch(/^noise\.png: 2\d\.\d MB .*20 MB/);
+    // --max-size is refused with --original: the hint is to let it be scaled.
+    expect((error as InputError).message).toMatch(
+      /; leave out --original so that it is scaled down/,
+    );
+    expect((error as InputError).message).not.toContain('--max-size');
   });
 
   it('an image still over 20 MB when no change is needed (--max-size above its size)', async () => {
     await expect(prepare('noise.png', huge, { maxSize: 4000 })).rejects.toThrow(
-      /^noise\.png: .*over the 20 MB limit/,
+      /^noise\.png: .*over the 20 MB limit of vision APIs; use --max-size or a smaller image$/,
     );
   });
 
@@ -608,16 +675,28 @@ describe('limits', () => {
 
   it('checkRequestSize: images totalling over 50 MB in one request are an input error', () => {
     const mb = 1024 * 1024;
-    expect(() => checkRequestSize([image(18 * mb), image(18 * mb), image(14 * mb)])).not.toThrow();
-    let error: unknown;
-    try {
-      checkRequestSize([image(18 * mb), image(18 * mb), image(14 * mb + 1)]);
-    } catch (e) {
-      error = e;
-    }
-    expect(error).toBeInstanceOf(InputError);
-    expect((error as InputError).exitCode).toBe(3);
-    expect((error as InputError).message).toMatch(/50\.0 MB.*50 MB.*--together/);
+    expect(() =>
+      checkRequestSize([image(18 * mb), image(18 * mb), image(14 * mb)], false),
+    ).not.toThrow();
+    const over = [image(18 * mb), image(18 * mb), image(14 * mb + 1)];
+    const errorOf = (original: boolean): InputError => {
+      try {
+        checkRequestSize(over, original);
+      } catch (e) {
+        expect(e).toBeInstanceOf(InputError);
+        return e as InputError;
+      }
+      throw new Error('no error');
+    };
+    const error = errorOf(false);
+    expect(error.exitCode).toBe(3);
+    expect(error.message).toMatch(/50\.0 MB.*50 MB.*--together, or with a smaller --max-size$/);
+    // --max-size is refused with --original: the hint is to let them be scaled.
+    const original = errorOf(true);
+    expect(original.message).toMatch(
+      /--together, or leave out --original so that they are scaled down$/,
+    );
+    expect(original.message).not.toContain('--max-size');
   });
 
   it('checkRequestSize: URLs passed through count for nothing', () => {
@@ -626,6 +705,6 @@ describe('limits', () => {
       source: { url: 'https://example.com/a.png' },
       prepared: undefined,
     };
-    expect(() => checkRequestSize([image(40 * 1024 * 1024), url, url])).not.toThrow();
+    expect(() => checkRequestSize([image(40 * 1024 * 1024), url, url], false)).not.toThrow();
   });
 });

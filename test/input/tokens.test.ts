@@ -3,23 +3,26 @@
  * examples of OpenAI's vision guide ("Calculating costs") and the README's rules.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  estimateImageTokens,
-  HIGH_DETAIL_EDGE,
-  HIGH_DETAIL_SHORT_SIDE,
-  LOW_DETAIL_EDGE,
-  patchCount,
-  targetSize,
-  tileCount,
-} from '../../src/input/tokens.js';
+import { estimateImageTokens, patchCount, targetSize, tileCount } from '../../src/input/tokens.js';
 
 const size = (width: number, height: number) => ({ width, height });
 
 describe('targetSize', () => {
-  it('uses the documented limits', () => {
-    expect(LOW_DETAIL_EDGE).toBe(512);
-    expect(HIGH_DETAIL_EDGE).toBe(2048);
-    expect(HIGH_DETAIL_SHORT_SIDE).toBe(768);
+  it('applies each documented limit to the pixel: 768 short side, 2048 long edge, 512 at low', () => {
+    // One pixel over a limit is scaled to it; exactly at the limit is left alone.
+    for (const detail of ['high', 'auto', undefined] as const) {
+      expect(targetSize(size(769, 769), detail)).toEqual(size(768, 768));
+      expect(targetSize(size(1000, 769), detail)).toEqual(size(999, 768));
+      expect(targetSize(size(769, 1000), detail)).toEqual(size(768, 999));
+      expect(targetSize(size(768, 768), detail)).toEqual(size(768, 768));
+      expect(targetSize(size(1000, 768), detail)).toEqual(size(1000, 768));
+      expect(targetSize(size(2049, 100), detail)).toEqual(size(2048, 100));
+      expect(targetSize(size(100, 2049), detail)).toEqual(size(100, 2048));
+      expect(targetSize(size(2048, 100), detail)).toEqual(size(2048, 100));
+    }
+    expect(targetSize(size(513, 100), 'low')).toEqual(size(512, 100));
+    expect(targetSize(size(100, 513), 'low')).toEqual(size(100, 512));
+    expect(targetSize(size(512, 512), 'low')).toEqual(size(512, 512));
   });
 
   it.each([
@@ -60,6 +63,81 @@ describe('targetSize', () => {
     // Never scaled up.
     expect(targetSize(size(100, 80), undefined, 300)).toEqual(size(100, 80));
     expect(targetSize(size(300, 80), undefined, 300)).toEqual(size(300, 80));
+  });
+
+  describe('for a model that counts 32-px patches (gpt-4.1-mini, -nano, o4-mini, gpt-5-mini, -nano)', () => {
+    const PATCH_MODELS = [
+      'gpt-4.1-mini',
+      'gpt-4.1-nano',
+      'o4-mini',
+      'gpt-5-mini',
+      'gpt-5-nano',
+      'openai/gpt-4.1-mini-2025-04-14',
+      'o4-mini-2025-04-16',
+    ];
+
+    it.each(PATCH_MODELS)('%s: up to 1,536 patches the image is not scaled', (model) => {
+      for (const detail of ['high', 'auto', undefined] as const) {
+        expect(targetSize(size(1024, 1024), detail, undefined, model)).toEqual(size(1024, 1024));
+        // 48 × 32 patches: exactly the cap.
+        expect(targetSize(size(1536, 1024), detail, undefined, model)).toEqual(size(1536, 1024));
+        expect(targetSize(size(1024, 1536), detail, undefined, model)).toEqual(size(1024, 1536));
+        // Partial patches count: 48 × 32 again, exactly the cap.
+        expect(targetSize(size(1505, 993), detail, undefined, model)).toEqual(size(1505, 993));
+        expect(targetSize(size(100, 80), detail, undefined, model)).toEqual(size(100, 80));
+      }
+    });
+
+    it.each(PATCH_MODELS)('%s: over 1,536 patches, the size the model scales it to', (model) => {
+      // OpenAI's example: 1800×2400 is scaled to 1056×1408 (33 × 44 = 1,452 patches).
+      expect(targetSize(size(1800, 2400), 'high', undefined, model)).toEqual(size(1056, 1408));
+      expect(targetSize(size(4032, 3024), undefined, undefined, model)).toEqual(size(1408, 1056));
+      // One patch over the cap (53 × 29 = 1,537): scaled until one side is whole patches.
+      expect(targetSize(size(1665, 897), 'auto', undefined, model)).toEqual(size(1663, 896));
+      // One pixel wider than the cap (49 × 32 patches).
+      expect(targetSize(size(1537, 1024), 'auto', undefined, model)).toEqual(size(1489, 992));
+      expect(targetSize(size(1536, 1025), 'auto', undefined, model)).toEqual(size(1504, 1004));
+    });
+
+    it('the scaled image has as many patches as the original counts, never more than 1,536', () => {
+      for (const s of [
+        size(1665, 897),
+        size(1537, 1024),
+        size(1536, 1025),
+        size(1800, 2400),
+        size(4032, 3024),
+        size(3024, 4032),
+        size(10000, 10000),
+        size(1281, 1248),
+        size(20000, 100),
+        size(6000, 4000),
+      ]) {
+        const sent = targetSize(s, 'high', undefined, 'gpt-4.1-mini');
+        const label = `${s.width}×${s.height} → ${sent.width}×${sent.height}`;
+        expect(sent.width, label).toBeLessThan(s.width);
+        const patches = Math.ceil(sent.width / 32) * Math.ceil(sent.height / 32);
+        expect(patches, label).toBeLessThanOrEqual(1536);
+        expect(patches, label).toBe(patchCount(s));
+        // Sending it changes nothing: the model does not scale it again.
+        expect(targetSize(sent, 'high', undefined, 'gpt-4.1-mini'), label).toEqual(sent);
+      }
+    });
+
+    it('detail low and --max-size apply as for any model', () => {
+      expect(targetSize(size(4032, 3024), 'low', undefined, 'gpt-4.1-mini')).toEqual(
+        size(512, 384),
+      );
+      expect(targetSize(size(4032, 3024), 'high', 300, 'o4-mini')).toEqual(size(300, 225));
+      expect(targetSize(size(100, 80), 'high', 300, 'o4-mini')).toEqual(size(100, 80));
+    });
+
+    it.each(['gpt-4.1', 'gpt-4o', 'gpt-4o-mini', 'gpt-5', 'o3', 'llava', 'unknown'])(
+      '%s keeps the tile rule (short side 768)',
+      (model) => {
+        expect(targetSize(size(4032, 3024), 'high', undefined, model)).toEqual(size(1024, 768));
+        expect(targetSize(size(1024, 1024), undefined, undefined, model)).toEqual(size(768, 768));
+      },
+    );
   });
 
   it('never returns a side of 0', () => {

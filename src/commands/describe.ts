@@ -37,6 +37,7 @@ export async function describe(job: Job, ctx: RunContext): Promise<number> {
   const plan = await planInputs(job.inputs, {
     cwd: deps.cwd,
     stdin: deps.stdin,
+    signal: deps.interrupt,
     filesFrom: job.filesFrom,
     onSkip: (name, why) => reporter.debug(`skipped ${name}: ${why}`),
   });

@@ -11,14 +11,21 @@
  * reader forever. A walk enters each real directory once (a link to itself or to a parent
  * would otherwise be followed without end), and a file reached by two paths is one image.
  */
-import { createReadStream, type Dirent, type Stats } from 'node:fs';
+import type { Dirent, Stats } from 'node:fs';
 import { lstat, opendir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import type { InStream } from '../deps.js';
-import { InputError, UsageError } from '../errors.js';
-import { classifyImageArg, fileError, isUrlArg, STDIN_NAME, type ImageArg } from './images.js';
+import { InputError, InterruptedError, UsageError } from '../errors.js';
+import {
+  classifyImageArg,
+  fileError,
+  isUrlArg,
+  openListStream,
+  STDIN_NAME,
+  type ImageArg,
+} from './images.js';
 
 /** File extensions of the formats this tool reads (sent as they are or converted). */
 export const IMAGE_EXTENSIONS = new Set([
@@ -104,6 +111,8 @@ export interface ExpandOptions {
   filesFrom?: string | undefined;
   /** Called as images are found (for a progress total that grows until the list ends). */
   onCount?: (seen: number) => void;
+  /** Ends a wait for a `--files-from` FIFO's writer (Ctrl-C). */
+  signal?: AbortSignal | undefined;
   /** Called for each directory entry or glob match that is skipped, with why. */
   onSkip?: (name: string, why: string) => void;
 }
@@ -415,6 +424,7 @@ function comparePaths(a: string, b: string): number {
 
 async function* readLines(source: string, opts: ExpandOptions): AsyncGenerator<string> {
   let input: NodeJS.ReadableStream;
+  let release = (): void => undefined;
   if (source === STDIN_NAME) {
     if (opts.stdin.isTTY)
       throw new UsageError(
@@ -427,12 +437,18 @@ async function* readLines(source: string, opts: ExpandOptions): AsyncGenerator<s
       throw new UsageError(
         `--files-from ${source}: ${kind === 'dir' ? 'is a directory' : 'no such file'}`,
       );
-    input = createReadStream(path.resolve(opts.cwd, source));
+    // A FIFO (`--files-from <(find …)`) must not be opened with a blocking open: see images.ts.
+    ({ stream: input, release } = await openListStream(source, opts.cwd, opts.signal));
   }
   const lines = createInterface({ input, crlfDelay: Infinity });
   try {
     for await (const line of lines) yield line;
+  } catch (error) {
+    // Ctrl-C while waiting for the list's writer: the list ends here.
+    if (error instanceof InterruptedError) return;
+    throw error;
   } finally {
     lines.close();
+    release();
   }
 }

@@ -189,6 +189,19 @@ function notRegular(file: string): InputError {
  * https://nodejs.org/api/fs.html#fscreatereadstreampath-options). The socket owns `fd`.
  */
 async function readPipe(fd: number, file: string, signal?: AbortSignal): Promise<Uint8Array> {
+  const { socket, release } = await pipeSocket(fd, signal);
+  try {
+    return await readCapped(socket, file);
+  } finally {
+    release();
+  }
+}
+
+/** A socket over a non-blocking pipe fd, destroyed with an InterruptedError on `signal`. */
+async function pipeSocket(
+  fd: number,
+  signal: AbortSignal | undefined,
+): Promise<{ socket: import('node:net').Socket; release: () => void }> {
   const { Socket } = await import('node:net');
   let socket: import('node:net').Socket;
   try {
@@ -202,12 +215,42 @@ async function readPipe(fd: number, file: string, signal?: AbortSignal): Promise
   };
   if (signal?.aborted) stop();
   signal?.addEventListener('abort', stop, { once: true });
+  return {
+    socket,
+    release: () => {
+      signal?.removeEventListener('abort', stop);
+      socket.destroy();
+    },
+  };
+}
+
+/**
+ * A text file or a FIFO (`--files-from <(find …)`) as a stream, opened without blocking one of
+ * libuv's threads; `signal` ends the wait for a FIFO's writer with an InterruptedError.
+ */
+export async function openListStream(
+  file: string,
+  cwd: string,
+  signal: AbortSignal | undefined,
+): Promise<{ stream: NodeJS.ReadableStream; release: () => void }> {
+  let fd: number;
   try {
-    return await readCapped(socket, file);
-  } finally {
-    signal?.removeEventListener('abort', stop);
-    socket.destroy();
+    fd = await openFile(path.resolve(cwd, file), OPEN_FLAGS);
+  } catch (error) {
+    throw fileError(file, error);
   }
+  const info = fstatSync(fd);
+  if (info.isFIFO()) {
+    const { socket, release } = await pipeSocket(fd, signal);
+    return { stream: socket, release };
+  }
+  if (!info.isFile()) {
+    closeSync(fd);
+    throw notRegular(file);
+  }
+  const { createReadStream } = await import('node:fs');
+  const stream = createReadStream('', { fd });
+  return { stream, release: () => stream.destroy() };
 }
 
 /** All of a stream's bytes, or an InputError past MAX_INPUT_BYTES. */

@@ -153,6 +153,41 @@ describe('files that are not regular files', () => {
     },
   );
 
+  it('--files-from a FIFO no one writes to: Ctrl-C exits 130 at once, nothing sent', async () => {
+    const fifo = path.join(root, 'list.fifo');
+    mkfifo(fifo);
+    const server = await serve(okHandler());
+    let child: ChildProcess | undefined;
+    const running = runCli(['--base-url', server.baseUrl, '--files-from', fifo], {
+      cwd: root,
+      onSpawn: (c) => (child = c),
+      timeoutMs: 20_000,
+    });
+    try {
+      if (HAS_PROC_FD) await waitUntilOpen(child!.pid!, fifo, 8000);
+      child!.kill('SIGINT');
+      const r = await running;
+      expect(r.code).toBe(130);
+      expect(r.stdout).toBe('');
+      expect(server.requests).toHaveLength(0);
+    } finally {
+      child?.kill('SIGKILL');
+    }
+  });
+
+  it('--files-from a FIFO (`<(find …)`) is read to its end', async () => {
+    const fifo = path.join(root, 'fed-list.fifo');
+    mkfifo(fifo);
+    const server = await serve(okHandler({ text: 'Listed.' }));
+    const { createWriteStream } = await import('node:fs');
+    const running = runCli(['--base-url', server.baseUrl, '--files-from', fifo], { cwd: root });
+    createWriteStream(fifo).end('cat.png\n');
+    const r = await running;
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('==> cat.png <==\nListed.\n');
+    expect(server.requests).toHaveLength(1);
+  });
+
   it('a FIFO given by name is read to its end (as `<(curl …)` gives one)', async () => {
     const fifo = path.join(root, 'fed.png');
     mkfifo(fifo);

@@ -18,8 +18,12 @@ export interface ResultRecord {
   ms: number;
   /** Only on a failure: the exit code it maps to and the one-line message. */
   error?: { code: number; message: string; status?: number };
-  /** Estimated price in USD, when known. */
+  /** Estimated price in USD, when known (0 for an answer from the cache). */
   cost?: number;
+  /** The answer came from the cache: no request was made. */
+  cached?: boolean;
+  /** The provider batch that answered it (--batch-api). */
+  batch_id?: string;
 }
 
 export interface SuccessDetails {

@@ -15,6 +15,10 @@ export interface BatchStats {
   notAttempted: number;
   /** Never sent because a rate limit stopped the batch. */
   rateLimited: number;
+  /** Answered from the cache: no request made. */
+  cached: number;
+  /** What the cached answers would have cost, asked again (USD). */
+  saved: number;
   /** In flight when Ctrl-C's grace period ended. */
   interrupted: number;
   promptTokens: number;
@@ -29,7 +33,13 @@ export interface BatchStats {
   notAttemptedNames: string[];
   stopReason: string | undefined;
   /** The last answer's usage and cost (a batch of one reports them as a single run does). */
-  lastAnswer?: { usage: Usage | undefined; cost: Cost | undefined } | undefined;
+  lastAnswer?:
+    | {
+        usage: Usage | undefined;
+        cost: Cost | undefined;
+        cached: { cached?: boolean | undefined; askedAt?: number | undefined };
+      }
+    | undefined;
 }
 
 export interface SummaryLine {
@@ -50,6 +60,8 @@ export function emptyStats(): BatchStats {
     skipped: 0,
     notAttempted: 0,
     rateLimited: 0,
+    cached: 0,
+    saved: 0,
     interrupted: 0,
     promptTokens: 0,
     completionTokens: 0,

@@ -49,6 +49,8 @@ export interface FileSettings {
   detail?: ImageDetail;
   maxTokens?: number;
   prices?: Record<string, Price>;
+  /** The answer cache; `false` asks afresh every time. */
+  cache?: boolean;
 }
 
 export interface FileConfig extends FileSettings {
@@ -75,6 +77,8 @@ export interface SettingFlags {
   apiVersion?: string | undefined;
   detail?: ImageDetail | undefined;
   maxTokens?: number | undefined;
+  /** `false` for `--no-cache`; undefined when the flag was not given. */
+  cache?: boolean | undefined;
 }
 
 export interface Settings {
@@ -90,6 +94,8 @@ export interface Settings {
   maxTokens: Sourced<number> | undefined;
   /** Config prices over the built-in ones (profile over top level). */
   prices: Record<string, Price>;
+  /** Whether the answer cache is used; undefined: not set anywhere (it is on by default). */
+  cache: Sourced<boolean> | undefined;
 }
 
 /** Thrown for settings that cannot work; cli.ts turns it into a usage error. */
@@ -228,8 +234,23 @@ export function resolveSettings(flags: SettingFlags, env: Env, file?: FileConfig
   const detail = first(flag(flags.detail, '--detail'), fromLayers('detail', layers));
   const maxTokens = first(flag(flags.maxTokens, '--max-tokens'), fromLayers('maxTokens', layers));
   const prices: Record<string, Price> = { ...top?.settings.prices, ...prof?.settings.prices };
+  const cache = first(
+    flag(flags.cache, flags.cache ? '--cache' : '--no-cache'),
+    fromLayers('cache', layers),
+  );
 
-  return { provider, profile, baseUrl, model, apiKey, apiVersion, detail, maxTokens, prices };
+  return {
+    provider,
+    profile,
+    baseUrl,
+    model,
+    apiKey,
+    apiVersion,
+    detail,
+    maxTokens,
+    prices,
+    cache,
+  };
 }
 
 /** Whether a URL's host is this machine (no key needed, plain http is fine). */
@@ -286,6 +307,7 @@ const SETTING_KEYS = new Set([
   'detail',
   'maxTokens',
   'prices',
+  'cache',
 ]);
 
 /**
@@ -356,6 +378,10 @@ function checkSettings(
         break;
       case 'prices':
         out.prices = checkPrices(value, at);
+        break;
+      case 'cache':
+        if (typeof value !== 'boolean') throw new SettingsError(`${at} must be true or false`);
+        out.cache = value;
         break;
       default:
         if (typeof value !== 'string' || value.trim() === '')

@@ -78,10 +78,9 @@ export function entryFor(outcome: AnswerOutcome | Error, askedAt: number): Cache
 const SUM_LENGTH = 32;
 
 function checksum(key: string, json: string): string {
+  // One update of one string hashes the same bytes as three updates, with less overhead.
   return createHash('sha256')
-    .update(key)
-    .update('\u0000')
-    .update(json)
+    .update(key + '\u0000' + json)
     .digest('hex')
     .slice(0, SUM_LENGTH);
 }

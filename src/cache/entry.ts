@@ -134,11 +134,6 @@ export function decodeEntry(key: string, stored: unknown): CacheEntry | undefine
   };
 }
 
-/** When a stored entry was asked, for pruning; undefined for a damaged one. */
-export function askedAtOf(key: string, stored: unknown): number | undefined {
-  return decodeEntry(key, stored)?.askedAt;
-}
-
 function readAnswer(value: unknown): CachedAnswer | undefined {
   if (!isRecord(value)) return undefined;
   if (value.kind === 'text' && typeof value.text === 'string' && value.text !== '')

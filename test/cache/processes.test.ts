@@ -120,6 +120,27 @@ describe('two processes filling one cache at once', () => {
   });
 });
 
+describe('a process killed while it writes', () => {
+  it('leaves a store that opens without a warning and answers right', async () => {
+    const dir = await scratch();
+    const writer = run(['endless', dir], {
+      onReady: () => setTimeout(() => writer.proc.kill('SIGKILL'), 150),
+    });
+    const killed = await writer.done;
+    expect(killed.signal).toBe('SIGKILL');
+
+    const read = expectClean(await run(['read', dir, '5000']).done);
+    expect(read.warnings).toEqual([]);
+    expect(read.wrong).toBe(0);
+    // At least what was committed before "ready" (its commits run every 512 answers or 50 ms).
+    expect(read.hits).toBeGreaterThanOrEqual(512);
+    const { cache, warnings } = await openCache(dir);
+    cache.put(keyOf(99_999), entryOf(99_999));
+    expect(cache.get(keyOf(99_999))).toEqual(entryOf(99_999));
+    expect(warnings).toEqual([]);
+  });
+});
+
 describe('a full disk', () => {
   it('gives one warning, stops storing, and crashes nothing', async () => {
     const dir = await scratch();

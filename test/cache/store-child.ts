@@ -7,6 +7,7 @@
  *   full DIR COUNT     store COUNT answers (the file size limit of the shell that started it
  *                      stands in for a full disk), then look each one up
  *   read DIR COUNT     look answers 0..COUNT-1 up
+ *   endless DIR        store answers 0, 1, 2… until killed, saying "ready" after a while
  */
 import { openAnswerCache } from '../../src/cache/store.js';
 import { entryOf, keyOf } from './answers.js';
@@ -59,6 +60,13 @@ async function main(): Promise<object> {
       const found = lookUp(cache, 0, count);
       await cache.close();
       return { warnings, ...found };
+    }
+    case 'endless': {
+      for (let i = 0; ; i++) {
+        cache.put(keyOf(i), entryOf(i));
+        if (i === 1000) process.stdout.write('ready\n');
+        if (i % 100 === 0) await sleep(1);
+      }
     }
     case 'read': {
       const found = lookUp(cache, 0, Number(a));

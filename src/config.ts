@@ -55,6 +55,8 @@ export interface FileSettings {
   detail?: ImageDetail;
   maxTokens?: number;
   prices?: Record<string, Price>;
+  /** The answer cache; `false` asks afresh every time. */
+  cache?: boolean;
 }
 
 export interface FileConfig extends FileSettings {
@@ -81,6 +83,8 @@ export interface SettingFlags {
   apiVersion?: string | undefined;
   detail?: ImageDetail | undefined;
   maxTokens?: number | undefined;
+  /** `false` for `--no-cache`; undefined when the flag was not given. */
+  cache?: boolean | undefined;
 }
 
 export interface Settings {
@@ -103,6 +107,8 @@ export interface Settings {
   prices: Record<string, Price>;
   /** Lines to say once on stderr (the provider chosen for the user, say). */
   notices: string[];
+  /** Whether the answer cache is used; undefined: not set anywhere (it is on by default). */
+  cache: Sourced<boolean> | undefined;
 }
 
 /** Thrown for settings that cannot work; cli.ts turns it into a usage error. */
@@ -300,6 +306,10 @@ function resolveFor(
   const detail = first(flag(flags.detail, '--detail'), fromLayers('detail', layers));
   const maxTokens = first(flag(flags.maxTokens, '--max-tokens'), fromLayers('maxTokens', layers));
   const prices: Record<string, Price> = { ...top?.settings.prices, ...prof?.settings.prices };
+  const cache = first(
+    flag(flags.cache, flags.cache ? '--cache' : '--no-cache'),
+    fromLayers('cache', layers),
+  );
 
   return {
     provider,
@@ -313,6 +323,7 @@ function resolveFor(
     maxTokens,
     prices,
     notices: [],
+    cache,
   };
 }
 
@@ -410,6 +421,7 @@ const SETTING_KEYS = new Set([
   'detail',
   'maxTokens',
   'prices',
+  'cache',
 ]);
 
 /**
@@ -480,6 +492,10 @@ function checkSettings(
         break;
       case 'prices':
         out.prices = checkPrices(value, at);
+        break;
+      case 'cache':
+        if (typeof value !== 'boolean') throw new SettingsError(`${at} must be true or false`);
+        out.cache = value;
         break;
       default:
         if (typeof value !== 'string' || value.trim() === '')

@@ -44,14 +44,14 @@ export const FORMAT_LABEL: Record<MetaFormat, string> = {
 
 /** ExifTool's `File:FileType` → our format (undefined: not an image write-back knows). */
 export function formatOfFileType(fileType: string | undefined): MetaFormat | undefined {
-  switch ((fileType ?? '').toUpperCase()) {
+  const type = (fileType ?? '').toUpperCase();
+  // "WEBP", "Extended WEBP", "WEBP (lossless)"
+  if (/\bWEBP\b/.test(type)) return 'webp';
+  switch (type) {
     case 'JPEG':
       return 'jpeg';
     case 'PNG':
       return 'png';
-    case 'WEBP':
-    case 'EXTENDED WEBP':
-      return 'webp';
     case 'HEIC':
     case 'HEIF':
       return 'heic';

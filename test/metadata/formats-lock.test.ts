@@ -21,6 +21,7 @@ afterAll(async () => {
 describe('formats', () => {
   it("maps ExifTool's file types and the usual extensions", () => {
     expect(formatOfFileType('Extended WEBP')).toBe('webp');
+    expect(formatOfFileType('WEBP (lossless)')).toBe('webp');
     expect(formatOfFileType('HEIF')).toBe('heic');
     expect(formatOfFileType('TXT')).toBeUndefined();
     expect(formatOfName('a/B.JPEG')).toBe('jpeg');

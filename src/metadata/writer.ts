@@ -42,6 +42,7 @@ import {
 } from './formats.js';
 import { lockKey, PathLocks } from './lock.js';
 import { registerWriter, unregisterWriter } from './registry.js';
+import { Semaphore } from '../util/semaphore.js';
 import { sameStamp, stampOf, type FileStamp } from './stamp.js';
 
 export const TOOL_NAME = 'describe-image';
@@ -125,6 +126,12 @@ export async function openMetadataWriter(options: WriterOptions): Promise<Metada
 
 export class MetadataWriter {
   private readonly locks = new PathLocks();
+  /**
+   * Images being read or written at once. ExifTool does one thing at a time; two keep it busy
+   * (one read waits while a write runs), and the rest wait here, where closing turns them
+   * away at once instead of after a respawned ExifTool has read them.
+   */
+  private readonly slots = new Semaphore(2);
   private readonly saidNotes = new Set<string>();
   /** Sidecar → the image whose answer it holds in this run (`photo.xmp` can serve two). */
   private readonly sidecarOwners = new Map<string, string>();
@@ -217,55 +224,65 @@ export class MetadataWriter {
     if (content.kind === 'none') return { ...result, reason: content.reason };
 
     const file = sidecar ? sidecarPathFor(full, this.options.sidecarStyle) : full;
-    return this.locks.run(await lockKey(file), async () => {
-      if (this.closing) throw stopped(request.image);
-      const image = await this.checkImage(full, name, request.stamp, !sidecar);
-      if (image.links > 1 && !sidecar) {
-        result.warnings.push(
-          `${name} has ${image.links} hard links: ExifTool writes a new file, so the other names keep the old metadata`,
-        );
-      }
-      let format: MetaFormat;
-      let existing: Existing;
-      let exists = true;
-      if (sidecar) {
-        this.claimSidecar(file, full, name, target);
-        const found = await this.readSidecar(file, neutralize(target));
-        exists = found !== undefined;
-        existing = found ?? emptyExisting();
-        format = 'xmp';
-      } else {
-        existing = await this.readImage(image.real, name);
-        format = this.imageFormat(existing, full, name);
-        if (format === 'bmp' || format === 'xmp') {
-          this.note(result, {
-            key: format,
-            message: `${FORMAT_LABEL[format]} files cannot hold metadata: answers for them are not written (an XMP sidecar can hold them)`,
-          });
-          return { ...result, status: 'unsupported' };
+    const key = await lockKey(file);
+    return this.locks.run(key, () =>
+      this.slots.run(async () => {
+        this.refuseIfClosing(request.image);
+        const image = await this.checkImage(full, name, request.stamp, !sidecar);
+        if (image.links > 1 && !sidecar) {
+          result.warnings.push(
+            `${name} has ${image.links} hard links: ExifTool writes a new file, so the other names keep the old metadata`,
+          );
         }
-      }
+        let format: MetaFormat;
+        let existing: Existing;
+        let exists = true;
+        this.refuseIfClosing(request.image);
+        if (sidecar) {
+          this.claimSidecar(file, full, name, target);
+          const found = await this.readSidecar(file, neutralize(target));
+          exists = found !== undefined;
+          existing = found ?? emptyExisting();
+          format = 'xmp';
+        } else {
+          existing = await this.readImage(image.real, name);
+          format = this.imageFormat(existing, full, name);
+          if (format === 'bmp' || format === 'xmp') {
+            this.note(result, {
+              key: format,
+              message: `${FORMAT_LABEL[format]} files cannot hold metadata: answers for them are not written (an XMP sidecar can hold them)`,
+            });
+            return { ...result, status: 'unsupported' };
+          }
+        }
 
-      const plan = planWrite({
-        format,
-        existing,
-        content,
-        tool: TOOL_NAME,
-        model: request.model,
-        now: new Date(this.options.now()),
-      });
-      for (const note of plan.notes) this.note(result, note);
-      result.warnings.push(...plan.warnings.map((w) => `${name}: ${w}`));
-      result.changes = plan.changes;
-      if (plan.tags.length === 0) return { ...result, status: 'unchanged' };
-      if (this.options.dryRun) return { ...result, status: 'planned' };
+        const plan = planWrite({
+          format,
+          existing,
+          content,
+          tool: TOOL_NAME,
+          model: request.model,
+          now: new Date(this.options.now()),
+        });
+        for (const note of plan.notes) this.note(result, note);
+        result.warnings.push(...plan.warnings.map((w) => `${name}: ${w}`));
+        result.changes = plan.changes;
+        if (plan.tags.length === 0) return { ...result, status: 'unchanged' };
+        if (this.options.dryRun) return { ...result, status: 'planned' };
+        // Closing (Ctrl-C): a write not begun is not begun.
+        this.refuseIfClosing(request.image);
 
-      const written = sidecar
-        ? await this.writeSidecar(file, exists, plan.tags, neutralize(target))
-        : await this.writeImage(image.real, image.stamp, plan.tags, name);
-      result.warnings.push(...written.map((w) => `${name}: ExifTool: ${w}`));
-      return { ...result, status: 'written' };
-    });
+        const written = sidecar
+          ? await this.writeSidecar(file, exists, plan.tags, neutralize(target))
+          : await this.writeImage(image.real, image.stamp, plan.tags, name);
+        result.warnings.push(...written.map((w) => `${name}: ExifTool: ${w}`));
+        return { ...result, status: 'written' };
+      }),
+    );
+  }
+
+  private refuseIfClosing(image: string): void {
+    if (this.closing) throw stopped(image);
   }
 
   /** Says a note once per run. */

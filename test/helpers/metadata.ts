@@ -177,3 +177,19 @@ export function writerSuite(prefix: string, extra: Partial<WriterOptions> = {}):
   });
   return suite;
 }
+
+/** Whether a process runs (signal 0 asks without sending anything). */
+export function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Waits, up to 10 s, until none of `pids` runs; whether they all ended. */
+export async function allEnded(pids: readonly number[]): Promise<boolean> {
+  for (let i = 0; i < 100 && pids.some(running); i++) await new Promise((r) => setTimeout(r, 100));
+  return !pids.some(running);
+}

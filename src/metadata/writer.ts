@@ -228,7 +228,12 @@ export class MetadataWriter {
     return this.locks.run(key, () =>
       this.slots.run(async () => {
         this.refuseIfClosing(request.image);
-        const image = await this.checkImage(full, name, request.stamp, !sidecar);
+        const image = await this.checkImage(
+          sidecar ? await lockKey(full) : key,
+          name,
+          request.stamp,
+          !sidecar,
+        );
         if (image.links > 1 && !sidecar) {
           result.warnings.push(
             `${name} has ${image.links} hard links: ExifTool writes a new file, so the other names keep the old metadata`,
@@ -293,16 +298,15 @@ export class MetadataWriter {
   }
 
   /**
-   * The image is still there, still the file that was read, and (when it is to be written)
-   * writable. Returns its real path (a symbolic link is written through, not replaced).
+   * The image (at its real path: a symbolic link is written through, not replaced) is still
+   * there, still the file that was read, and, when it is to be written, writable.
    */
   private async checkImage(
-    full: string,
+    real: string,
     name: string,
     read: FileStamp | undefined,
     writing: boolean,
   ): Promise<{ real: string; stamp: FileStamp; links: number }> {
-    const real = await lockKey(full);
     let info;
     try {
       info = await stat(real);

@@ -12,7 +12,13 @@ import { randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
 import { access, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { InputError, InterruptedError, MalformedResponseError, UsageError } from '../errors.js';
+import {
+  InputError,
+  InterruptedError,
+  MalformedResponseError,
+  oneLine,
+  UsageError,
+} from '../errors.js';
 import { neutralize } from '../output/guard.js';
 import { contentOf, UnwritableAnswer, type Content, type Source } from './content.js';
 import {
@@ -44,6 +50,12 @@ import { lockKey, PathLocks } from './lock.js';
 import { registerWriter, unregisterWriter } from './registry.js';
 import { Semaphore } from '../util/semaphore.js';
 import { sameStamp, stampOf, type FileStamp } from './stamp.js';
+
+// What a caller needs besides the writer, from one place.
+export { stampOf, type FileStamp } from './stamp.js';
+export type { Change, Note } from './fields.js';
+export type { Source } from './content.js';
+export { formatChanges } from './report.js';
 
 export const TOOL_NAME = 'describe-image';
 
@@ -98,8 +110,11 @@ export interface WriteResult {
   target: string;
   status: WriteStatus;
   changes: Change[];
-  /** About formats, each said once per run: print them as they come. */
-  notes: string[];
+  /**
+   * About formats (`{key: 'gif:exif', message: 'GIF files cannot hold EXIF: …'}`), each
+   * returned once per run, with the first result it concerns: print `message` as it comes.
+   */
+  notes: Note[];
   /** About this image. */
   warnings: string[];
   /** For `empty`: why. */
@@ -294,7 +309,7 @@ export class MetadataWriter {
   private note(result: WriteResult, note: Note): void {
     if (this.saidNotes.has(note.key)) return;
     this.saidNotes.add(note.key);
-    result.notes.push(note.message);
+    result.notes.push(note);
   }
 
   /**
@@ -349,7 +364,7 @@ export class MetadataWriter {
 
   private async readImage(real: string, name: string): Promise<Existing> {
     try {
-      return parseExisting(await this.session.read(real, READ_TAGS));
+      return parseExisting(await this.again(() => this.session.read(real, READ_TAGS)));
     } catch (error) {
       throw this.failure(error, name, 'could not read its metadata', 'the photo is unchanged');
     }
@@ -395,7 +410,7 @@ export class MetadataWriter {
     await this.checkWritable(file, info.mode, shown, 'the sidecar is unchanged');
     let existing: Existing;
     try {
-      existing = parseExisting(await this.session.read(file, READ_TAGS));
+      existing = parseExisting(await this.again(() => this.session.read(file, READ_TAGS)));
     } catch (error) {
       throw this.failure(error, shown, 'could not read the sidecar', 'it is unchanged');
     }
@@ -419,14 +434,15 @@ export class MetadataWriter {
         `${name}: ${neutralize(path.basename(temporary))} is in the way (left by an interrupted ExifTool?); remove it and try again`,
       );
     }
+    const options = { keepMtime: this.options.keepMtime, backup: this.options.backup };
     try {
-      const outcome = await this.session.write(real, tags, {
-        keepMtime: this.options.keepMtime,
-        backup: this.options.backup,
-      });
+      const outcome = await this.again(
+        () => this.session.write(real, tags, options),
+        () => removeQuietly(temporary),
+      );
       return warningsIfWritten(outcome, outcome.updated);
     } catch (error) {
-      await rm(temporary, { force: true }).catch(() => undefined);
+      await removeQuietly(temporary);
       const after = await stat(real).then(
         (s) =>
           sameStamp(stampOf(s), before) ? 'the photo is unchanged' : 'the photo was rewritten',
@@ -448,11 +464,15 @@ export class MetadataWriter {
   ): Promise<string[]> {
     const options = { keepMtime: false, backup: false };
     if (existed) {
+      const leftover = `${file}_exiftool_tmp`;
       try {
-        const outcome = await this.session.write(file, tags, options);
+        const outcome = await this.again(
+          () => this.session.write(file, tags, options),
+          () => removeQuietly(leftover),
+        );
         return warningsIfWritten(outcome, outcome.updated);
       } catch (error) {
-        await rm(`${file}_exiftool_tmp`, { force: true }).catch(() => undefined);
+        await removeQuietly(leftover);
         throw this.failure(error, shown, 'could not update the sidecar', 'it is unchanged');
       }
     }
@@ -461,13 +481,32 @@ export class MetadataWriter {
       `.${path.basename(file, '.xmp')}.${randomUUID().slice(0, 8)}.xmp`,
     );
     try {
-      const outcome = await this.session.write(temporary, tags, options);
+      const outcome = await this.again(
+        () => this.session.write(temporary, tags, options),
+        () => removeQuietly(temporary),
+      );
       const warnings = warningsIfWritten(outcome, outcome.created);
       await rename(temporary, file);
       return warnings;
     } catch (error) {
-      await rm(temporary, { force: true }).catch(() => undefined);
+      await removeQuietly(temporary);
       throw this.failure(error, shown, 'could not create the sidecar', 'nothing was written');
+    }
+  }
+
+  /**
+   * Runs an ExifTool call, and once more if its process ended under it (a Ctrl-C at the
+   * terminal reaches ExifTool too; or it crashed) while this writer is not closing. Safe:
+   * every write sets whole values, so a write done twice leaves what one leaves, and `tidy`
+   * removes a temporary file a killed ExifTool left in the way.
+   */
+  private async again<T>(call: () => Promise<T>, tidy?: () => Promise<void>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      if (this.closing || !processEnded(error)) throw error;
+      await tidy?.();
+      return call();
     }
   }
 
@@ -495,10 +534,24 @@ function warningsIfWritten(outcome: WriteOutcome, files: number): string[] {
   return outcome.warnings;
 }
 
-/** ExifTool's message without the ` - /absolute/path` it ends with. */
+/** Whether ExifTool's process ended while it had the task (batch-cluster's messages). */
+function processEnded(error: unknown): boolean {
+  return /Process terminated before task completed|stdin unexpectedly closed/.test(
+    firstLine(error),
+  );
+}
+
+/**
+ * ExifTool's message, short: without the ` - /absolute/path` it ends with, and without the
+ * JSON that batch-cluster appends (the whole command, values and all).
+ */
 export function exiftoolMessage(error: unknown): string {
-  const text = firstLine(error);
-  return neutralize(text.replace(/ - \/.*$|^Error: /g, '').trim() || 'unknown error');
+  if (processEnded(error)) return 'ExifTool stopped before it was done';
+  const text = firstLine(error)
+    .replace(/ \(\{.*$/, '')
+    .replace(/ - \/.*$|^Error: /g, '')
+    .trim();
+  return neutralize(oneLine(text, 200) || 'unknown error');
 }
 
 function firstLine(error: unknown): string {
@@ -511,6 +564,10 @@ function gone(error: unknown): string {
   return code === 'ENOENT'
     ? 'the file is gone (deleted or moved since it was read)'
     : firstLine(error);
+}
+
+async function removeQuietly(file: string): Promise<void> {
+  await rm(file, { force: true }).catch(() => undefined);
 }
 
 async function canWrite(file: string): Promise<boolean> {

@@ -14,6 +14,7 @@ import {
   type PlanInput,
 } from '../../src/metadata/fields.js';
 import type { MetaFormat } from '../../src/metadata/formats.js';
+import { formatChanges } from '../../src/metadata/report.js';
 
 const NOW = new Date('2026-03-14T15:09:26.500Z');
 const TOOL = 'describe-image';
@@ -312,5 +313,33 @@ describe('holdsAnswer', () => {
 describe('exifDate', () => {
   it('is ExifTool date format, in UTC', () => {
     expect(exifDate(NOW)).toBe('2026:03:14 15:09:26+00:00');
+  });
+});
+
+describe('formatChanges', () => {
+  const base = { image: 'a.jpg', target: 'a.jpg', notes: [], warnings: [] };
+  it('shows each field before and after, quoted, one line each', () => {
+    expect(
+      formatChanges({
+        ...base,
+        status: 'planned',
+        changes: [
+          { field: 'XMP-dc:Description', before: undefined, after: 'A "cat"\nline\u202e' },
+          { field: 'XMP-dc:Subject', before: ['x'], after: ['x', 'cat'] },
+        ],
+      }),
+    ).toEqual([
+      'a.jpg: XMP-dc:Description: (none) → "A \\"cat\\"\\nline\\u202e"',
+      'a.jpg: XMP-dc:Subject: ["x"] → ["x","cat"]',
+    ]);
+  });
+
+  it('says why nothing changes', () => {
+    expect(formatChanges({ ...base, status: 'unchanged', changes: [] })).toEqual([
+      'a.jpg: already holds this answer; nothing to change',
+    ]);
+    expect(
+      formatChanges({ ...base, status: 'empty', changes: [], reason: 'the image holds no text' }),
+    ).toEqual(['a.jpg: nothing to write (the image holds no text)']);
   });
 });

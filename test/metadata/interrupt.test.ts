@@ -10,6 +10,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DescribeImageError } from '../../src/errors.js';
 import { closeMetadataWriters, metadataProcessIds } from '../../src/metadata/registry.js';
+import { exiftoolMessage } from '../../src/metadata/writer.js';
 import { noise } from '../helpers/pixels.js';
 import {
   allEnded,
@@ -93,5 +94,52 @@ describe.each(['SIGINT', 'SIGKILL'] as const)('%s to ExifTool during a batch of 
     }
     expect(metadataProcessIds()).toEqual([]);
     expect(await allEnded(pids)).toBe(true);
+  });
+});
+
+describe('SIGINT to ExifTool alone (Ctrl-C at a terminal reaches it too)', () => {
+  it('while the writer goes on, as a batch finishing its last requests does: no photo is lost', async () => {
+    const dir = path.join(suite.root, 'terminal');
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(dir);
+    const names: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const file = path.join(dir, `p${String(i).padStart(2, '0')}.jpg`);
+      await noise(256, 256).jpeg({ quality: 95 }).toFile(file);
+      names.push(path.relative(suite.root, file));
+    }
+    const writer = await openWriter(suite.root);
+    try {
+      const writes = names.map((image) =>
+        writer.write({ image, source: 'caption', answer: TRICKY, model: 'm' }),
+      );
+      await settled(writes, 3);
+      for (const pid of metadataProcessIds()) process.kill(pid, 'SIGINT');
+      expect((await Promise.all(writes)).map((r) => r.status)).toEqual(names.map(() => 'written'));
+      for (const image of names) {
+        expect((await readBack(suite.et, path.join(suite.root, image)))['XMP-dc:Description']).toBe(
+          TRICKY,
+        );
+      }
+      expect(await listing(dir)).toEqual(names.map((n) => path.basename(n)));
+    } finally {
+      await writer.close();
+    }
+  });
+});
+
+describe('exiftoolMessage', () => {
+  it("keeps ExifTool's reason, without the path or batch-cluster's JSON", () => {
+    expect(
+      exiftoolMessage(new Error('Not a valid PNG (looks more like a JPEG) - /abs/x.png')),
+    ).toBe('Not a valid PNG (looks more like a JPEG)');
+    expect(
+      exiftoolMessage(
+        new Error('Process terminated before task completed ({"gracefully":false,"lastTask":{}})'),
+      ),
+    ).toBe('ExifTool stopped before it was done');
+    expect(exiftoolMessage(new Error('Error: bad \x1b[31m thing ({"a":1})'))).toBe(
+      'bad [31m thing',
+    );
   });
 });

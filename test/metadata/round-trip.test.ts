@@ -68,7 +68,9 @@ describe.each(PHOTO_KINDS)('%s', (kind) => {
     expect(after['XMP-xmp:MetadataDate']).toBe('2026:03:14 15:09:26+00:00');
     if (kind === 'gif') {
       expect(after).not.toHaveProperty('IFD0:ImageDescription');
-      expect(caption.notes).toEqual([expect.stringMatching(/^GIF files cannot hold EXIF/)]);
+      expect(caption.notes).toEqual([
+        { key: 'gif:exif', message: expect.stringMatching(/^GIF files cannot hold EXIF/) },
+      ]);
     } else {
       expect(after['IFD0:ImageDescription']).toBe(TRICKY);
     }

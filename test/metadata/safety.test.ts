@@ -165,7 +165,9 @@ describe('a photo that must not be written', () => {
     const first = await suite.writer.write(caption('bmp/a.bmp'));
     const second = await suite.writer.write(caption('bmp/b.bmp'));
     expect(first.status).toBe('unsupported');
-    expect(first.notes).toEqual([expect.stringMatching(/^BMP files cannot hold metadata/)]);
+    expect(first.notes).toEqual([
+      { key: 'bmp', message: expect.stringMatching(/^BMP files cannot hold metadata/) },
+    ]);
     expect(second.notes).toEqual([]);
     expect(await listing(dir)).toEqual(['a.bmp', 'b.bmp']);
   });

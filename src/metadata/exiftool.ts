@@ -67,6 +67,14 @@ export async function startExifTool(options: SessionOptions = {}): Promise<ExifT
     writeArgs: [],
     ...(options.exiftoolPath === undefined ? {} : { exiftoolPath: options.exiftoolPath }),
   });
+  // batch-cluster decodes each chunk of ExifTool's output on its own (`chunk.toString()`), so
+  // a character whose UTF-8 bytes straddle two chunks came back as two U+FFFD: a long
+  // caption or keyword list read back damaged, and would have been written back so. A
+  // decoding stream keeps characters whole; `childStart` fires before any output arrives.
+  et.on('childStart', (child) => {
+    child.proc.stdout?.setEncoding('utf8');
+    child.proc.stderr?.setEncoding('utf8');
+  });
   // A process that dies at once is respawned quietly and the first task never settles (and
   // batch-cluster's handles do not keep Node alive): give up after a while instead.
   let timer: NodeJS.Timeout | undefined;
@@ -101,6 +109,10 @@ export async function startExifTool(options: SessionOptions = {}): Promise<ExifT
         // were not asked for: nothing but the answer is written.
         '-api',
         'NoMandatory=1',
+        // …and never an EXIF block split over several JPEG segments, which most readers
+        // cannot follow: such a write fails instead (fields.ts keeps long text out of EXIF).
+        '-api',
+        'NoMultiExif=1',
       ];
       const result = await et.write(file, object, { useMWG: false, writeArgs });
       return {

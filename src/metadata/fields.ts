@@ -60,6 +60,11 @@ export const READ_TAGS = [
 /** IPTC-IIM limits (reference §1): longer values would be cut by ExifTool. */
 export const IPTC_CAPTION_BYTES = 2000;
 export const IPTC_KEYWORD_BYTES = 64;
+/**
+ * A JPEG's EXIF must fit one 64 KB segment (ExifTool would otherwise split it, which most
+ * readers cannot follow); half of it is left for what the camera put there.
+ */
+export const EXIF_IN_JPEG_BYTES = 32_000;
 /** IPTC's guidance for alt text. */
 export const ALT_TEXT_CHARACTERS = 250;
 
@@ -239,8 +244,13 @@ export function planWrite(input: PlanInput): Plan {
       if (existing.imageDescription !== value)
         set(TAGS.xmpImageDescription, existing.imageDescription, value);
     } else if (caps.exif) {
-      if (existing.imageDescription !== value)
+      if (format === 'jpeg' && utf8Bytes(value) > EXIF_IN_JPEG_BYTES) {
+        plan.warnings.push(
+          `the description is over the ${EXIF_IN_JPEG_BYTES.toLocaleString('en-US')} bytes a JPEG's EXIF can spare: EXIF ImageDescription was left as it was (XMP holds it)`,
+        );
+      } else if (existing.imageDescription !== value) {
         set(TAGS.exifDescription, existing.imageDescription, value);
+      }
     } else {
       plan.notes.push({
         key: `${format}:exif`,

@@ -4,7 +4,8 @@
  */
 import { copyFile, readdir, readFile, rm, utimes } from 'node:fs/promises';
 import path from 'node:path';
-import { ExifTool } from 'exiftool-vendored';
+import { spawnSync } from 'node:child_process';
+import { ExifTool, exiftoolPath } from 'exiftool-vendored';
 import decodeHeic from 'heic-decode';
 import sharp from 'sharp';
 import { afterAll, beforeAll } from 'vitest';
@@ -127,6 +128,20 @@ export async function readBack(et: ExifTool, file: string): Promise<Record<strin
     if (key !== 'SourceFile' && key !== 'errors' && key !== 'warnings') out[key] = value;
   }
   return out;
+}
+
+/**
+ * The same as `readBack()`, from the exiftool command itself, its output decoded whole: for
+ * long texts, which exiftool-vendored's reader can damage (see src/metadata/exiftool.ts).
+ */
+export async function readBackWhole(file: string): Promise<Record<string, unknown>> {
+  const run = spawnSync(
+    await exiftoolPath(),
+    ['-j', '-G1', '-api', 'structformat=jsonq', '-XMP:all', '-IPTC:all', '-IFD0:all', file],
+    { maxBuffer: 64 * 1024 * 1024 },
+  );
+  const [tags] = JSON.parse(run.stdout.toString('utf8')) as Record<string, unknown>[];
+  return tags ?? {};
 }
 
 /** Writes tags the way another program would (ExifTool, backups off). */

@@ -165,6 +165,20 @@ describe('planWrite: description', () => {
   });
 });
 
+describe('planWrite: long descriptions', () => {
+  it("keep out of a JPEG's EXIF what would not fit its 64 KB segment", () => {
+    const long = contentOf('ocr', 'x'.repeat(32_001));
+    const p = plan('jpeg', {}, long);
+    expect(tagsOf(p)).not.toHaveProperty('EXIF:ImageDescription');
+    expect(tagsOf(p)['XMP-dc:Description-x-default']).toBe('x'.repeat(32_001));
+    expect(p.warnings).toEqual([expect.stringMatching(/over the 32,000 bytes a JPEG's EXIF/)]);
+    expect(tagsOf(plan('tiff', {}, long))['EXIF:ImageDescription']).toBe('x'.repeat(32_001));
+    expect(tagsOf(plan('jpeg', {}, contentOf('ocr', 'x'.repeat(32_000))))).toHaveProperty(
+      'EXIF:ImageDescription',
+    );
+  });
+});
+
 describe('planWrite: alt text', () => {
   it('writes alt text, and the description fields when the file has no description', () => {
     const tags = tagsOf(plan('png', {}, contentOf('alt-text', 'A cat.')));

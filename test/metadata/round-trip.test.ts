@@ -18,6 +18,7 @@ import {
   pixels,
   prepare,
   readBack,
+  readBackWhole,
   TRICKY,
 } from '../helpers/metadata.js';
 
@@ -180,5 +181,54 @@ describe('existing metadata', () => {
     });
     expect(again.status).toBe('unchanged');
     expect((await readFile(file)).equals(once)).toBe(true);
+  });
+});
+
+describe('long text', () => {
+  it('a long caption and a long keyword list come back whole, not a character damaged', async () => {
+    const file = await makePhoto(suite.root, 'long', 'jpeg');
+    const keywords = Array.from({ length: 600 }, (_, i) => `schlüssel 日本 ${i}`);
+    await prepare(suite.et, file, { 'XMP-dc:Subject': keywords });
+    const caption = Array.from({ length: 800 }, () => 'Ein Kätzchen 日本 🐈.').join(' ');
+    await suite.writer.write({
+      image: 'long.jpg',
+      source: 'caption',
+      answer: caption,
+      model: MODEL,
+    });
+    const tags = await suite.writer.write({
+      image: 'long.jpg',
+      source: 'tags',
+      answer: ['cat'],
+      model: MODEL,
+    });
+    // What the writer read (and merged) was whole...
+    expect(tags.changes[0]).toEqual({
+      field: 'XMP-dc:Subject',
+      before: keywords,
+      after: [...keywords, 'cat'],
+    });
+    // ...and so is what it wrote.
+    const back = await readBackWhole(file);
+    expect(back['XMP-dc:Subject']).toEqual([...keywords, 'cat']);
+    expect(back['XMP-dc:Description']).toBe(caption);
+    expect(back['IFD0:ImageDescription']).toBe(caption);
+    expect(await suite.writer.alreadyWritten('long.jpg', 'caption')).toBe(true);
+  });
+
+  it("a text too long for a JPEG's EXIF goes into XMP alone, with a warning", async () => {
+    const file = await makePhoto(suite.root, 'page', 'jpeg');
+    const page = Array.from({ length: 3000 }, (_, i) => `Zeile ${i}: Grüße 日本`).join('\n');
+    const result = await suite.writer.write({
+      image: 'page.jpg',
+      source: 'ocr',
+      answer: page,
+      model: MODEL,
+    });
+    expect(result.status).toBe('written');
+    expect(result.warnings).toEqual([expect.stringMatching(/EXIF ImageDescription was left/)]);
+    const back = await readBackWhole(file);
+    expect(back['XMP-dc:Description']).toBe(page);
+    expect(back).not.toHaveProperty('IFD0:ImageDescription');
   });
 });

@@ -295,7 +295,7 @@ export class MetadataWriter {
         const written = sidecar
           ? await this.writeSidecar(file, exists, plan.tags, neutralize(target))
           : await this.writeImage(image.real, image.stamp, plan.tags, name);
-        result.warnings.push(...written.map((w) => `${name}: ExifTool: ${w}`));
+        result.warnings.push(...written.map((w) => `${name}: ExifTool: ${exiftoolMessage(w)}`));
         return { ...result, status: 'written' };
       }),
     );
@@ -549,7 +549,7 @@ export function exiftoolMessage(error: unknown): string {
   if (processEnded(error)) return 'ExifTool stopped before it was done';
   const text = firstLine(error)
     .replace(/ \(\{.*$/, '')
-    .replace(/ - \/.*$|^Error: /g, '')
+    .replace(/ - \/.*$|^(Error|Warning): /g, '')
     .trim();
   return neutralize(oneLine(text, 200) || 'unknown error');
 }

@@ -138,6 +138,7 @@ describe('exiftoolMessage', () => {
         new Error('Process terminated before task completed ({"gracefully":false,"lastTask":{}})'),
       ),
     ).toBe('ExifTool stopped before it was done');
+    expect(exiftoolMessage('Warning: [minor] Odd thing - /abs/a.jpg')).toBe('[minor] Odd thing');
     expect(exiftoolMessage(new Error('Error: bad \x1b[31m thing ({"a":1})'))).toBe(
       'bad [31m thing',
     );

@@ -21,44 +21,48 @@ export function clip(text: string, max = MAX_CONTEXT): string {
   return `…${space > 0 && space < 40 ? tail.slice(space + 1) : tail}`;
 }
 
-let segmenter: Intl.Segmenter | undefined;
-
 /** Shortest "sentence before" kept alone: a shorter one ("Then") gets the one before it. */
 const SHORT_SENTENCE = 40;
 
-/**
- * The last sentence of `text` (with the one before it when it is only a few words, as the
- * start of the sentence an image sits in often is), clipped.
- */
-export function lastSentence(text: string): string {
+let segmenter: Intl.Segmenter | undefined;
+
+/** The sentences of a text, squashed. */
+export function sentences(text: string): string[] {
   const flat = squash(text);
-  if (flat === '') return '';
+  if (flat === '') return [];
   segmenter ??= new Intl.Segmenter('en', { granularity: 'sentence' });
-  const sentences = [...segmenter.segment(flat)].map((s) => s.segment.trim()).filter(Boolean);
-  let out = sentences.at(-1) ?? '';
-  if (out.length < SHORT_SENTENCE && sentences.length > 1) out = `${sentences.at(-2) ?? ''} ${out}`;
-  return clip(out);
+  return [...segmenter.segment(flat)].map((s) => s.segment.trim()).filter(Boolean);
 }
 
-/** The document's visible text so far; block boundaries end a sentence. */
+/**
+ * The document's visible text so far, block by block (a paragraph, heading, list item or table
+ * cell is a block: a sentence never runs across two).
+ */
 export class TextTrail {
-  private text = '';
+  private blocks: string[] = [''];
 
-  /** Adds inline text. */
+  /** Adds inline text to the current block. */
   add(text: string): void {
-    this.text += text;
-    if (this.text.length > 4 * MAX_CONTEXT) this.text = this.text.slice(-2 * MAX_CONTEXT);
+    let current = (this.blocks.pop() ?? '') + text;
+    if (current.length > 4 * MAX_CONTEXT) current = current.slice(-2 * MAX_CONTEXT);
+    this.blocks.push(current);
   }
 
-  /** Ends a block (paragraph, heading, list item, cell): what follows is a new sentence. */
+  /** Ends the current block. */
   block(): void {
-    const trimmed = this.text.trimEnd();
-    if (trimmed !== '' && !/[.!?:;…。！？]$/.test(trimmed)) this.text = `${trimmed}. `;
-    else if (trimmed !== '') this.text = `${trimmed} `;
+    if (squash(this.blocks.at(-1) ?? '') === '') return;
+    this.blocks.push('');
+    if (this.blocks.length > 4) this.blocks.shift();
   }
 
-  /** The last sentence before this point. */
+  /**
+   * The last sentence before this point, with the one before it when it is only a few words
+   * (the start of the sentence an image sits in often is), clipped.
+   */
   sentence(): string {
-    return lastSentence(this.text);
+    const pool = this.blocks.flatMap(sentences);
+    let out = pool.at(-1) ?? '';
+    if (out.length < SHORT_SENTENCE && pool.length > 1) out = `${pool.at(-2) ?? ''} ${out}`;
+    return clip(out);
   }
 }

@@ -36,7 +36,7 @@ const BLOCKS = new Set(
     ' ',
   ),
 );
-const SILENT = new Set(['script', 'style', 'template', 'textarea', 'title', 'head']);
+const SILENT = new Set(['script', 'style', 'template', 'textarea', 'title']);
 const HEADING = /^h[1-6]$/;
 
 /** The text content of an element, squashed. */

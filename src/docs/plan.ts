@@ -3,8 +3,14 @@
  * and a document is ready to write as soon as every group it needs has settled, so that a run
  * stopped half-way leaves every document either filled or untouched.
  */
+import { needsModel, needsText, type FillScope } from './find.js';
 import type { AltChoice } from './fixes.js';
-import type { ImageGroup } from './sources.js';
+import {
+  groupImages,
+  type FindingProblem,
+  type ImageGroup,
+  type ResolveOptions,
+} from './sources.js';
 import type { ImageFinding, SourceDocument } from './types.js';
 
 /** A document and the images of it that a fill writes. */
@@ -73,4 +79,25 @@ export class FillPlan {
     }
     return out;
   }
+}
+
+/**
+ * Pure: from every image of every document, what a fill does: per document the images it
+ * writes (`fills`), the images to describe, grouped so each is described once (`groups`), and
+ * those whose source cannot be resolved (`problems`, reported with file and line). Check the
+ * groups' files with `checkLocalSources()` before building the `FillPlan`.
+ */
+export function planFill(
+  documents: readonly DocumentFill[],
+  options: ResolveOptions & FillScope,
+): { fills: DocumentFill[]; groups: ImageGroup[]; problems: FindingProblem[] } {
+  const fills = documents.map(({ doc, images }) => ({
+    doc,
+    images: images.filter((image) => needsText(image, options)),
+  }));
+  const { groups, problems } = groupImages(
+    fills.flatMap((fill) => fill.images.filter((image) => needsModel(image, options))),
+    options,
+  );
+  return { fills, groups, problems };
 }

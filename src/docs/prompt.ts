@@ -28,8 +28,11 @@ const RULES = [
 function placeLines(context: ImageContext): string[] {
   const lines: string[] = [];
   if (context.heading) lines.push(`Section heading: ${context.heading}`);
-  if (context.before && context.before !== context.heading)
-    lines.push(`Text just before the image: ${context.before}`);
+  let before = context.before ?? '';
+  // The heading is given on its own line: not twice.
+  if (context.heading && before.startsWith(context.heading))
+    before = before.slice(context.heading.length).trim();
+  if (before) lines.push(`Text just before the image: ${before}`);
   if (context.caption) lines.push(`Caption below the image (do not repeat it): ${context.caption}`);
   if (context.title) lines.push(`Title (tooltip) of the image: ${context.title}`);
   if (context.role === 'button') lines.push('The image is a submit button of a form.');

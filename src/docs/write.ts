@@ -1,11 +1,10 @@
 /**
  * The write step: a filled document goes back to disk atomically (temporary file + rename,
  * through the run's `Redactor`), and only when the file is still the one that was read.
- * `--dry-run` gets a unified diff instead.
+ * (`--dry-run` shows a diff instead: see `diff.ts`.)
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createTwoFilesPatch, FILE_HEADERS_ONLY } from 'diff';
 import { InputError } from '../errors.js';
 import { writeFileAtomic } from '../output/atomic.js';
 import { neutralize, type Redactor } from '../output/guard.js';
@@ -44,25 +43,4 @@ export async function writeDocument(
   }
   await writeFileAtomic(doc.path, cwd, content, redactor);
   return true;
-}
-
-/**
- * Pure: the unified diff from the document to `text`, with `a/` and `b/` prefixes on a
- * relative path as git writes them (`patch -p1` applies it). Empty when nothing changes. For a
- * terminal, CRLF is shown as a line end and other control characters made visible.
- */
-export function documentDiff(doc: SourceDocument, text: string, terminal = false): string {
-  if (text === doc.text) return '';
-  const name = doc.path.split(path.sep).join('/');
-  const [from, to] = path.isAbsolute(doc.path) ? [name, name] : [`a/${name}`, `b/${name}`];
-  const patch = createTwoFilesPatch(
-    from,
-    to,
-    documentText(doc, doc.text),
-    documentText(doc, text),
-    undefined,
-    undefined,
-    { headerOptions: FILE_HEADERS_ONLY },
-  );
-  return terminal ? neutralize(patch.replace(/\r\n/g, '\n')) : patch;
 }

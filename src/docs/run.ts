@@ -70,6 +70,8 @@ export interface FillRunOptions extends ResolveOptions, FillScope {
   signal: AbortSignal;
   /** `--dry-run`: each document's diff goes to `events.diff`; nothing is written. */
   dryRun?: boolean;
+  /** The diff is for a terminal (control characters made visible, CRLF as a line end). */
+  terminal?: boolean;
   /** When set, the model is not asked: this text goes where each image's alt text would. */
   standIn?: (group: ImageGroup) => string;
 }
@@ -97,7 +99,7 @@ export async function fillDocuments(
     ? await import('./diff.js').then(
         ({ documentDiff }) =>
           (doc: SourceDocument, text: string): Promise<boolean> => {
-            events.diff?.(doc, documentDiff(doc, text));
+            events.diff?.(doc, documentDiff(doc, text, options.terminal));
             return Promise.resolve(false);
           },
       )

@@ -28,7 +28,7 @@ export interface ShardLimits {
 
 export interface ShardOptions extends ShardLimits {
   /** The path of shard `n` (1-based). */
-  pathFor(n: number): string;
+  pathFor: (n: number) => string;
   /** The `url` of every line (`/v1/chat/completions`). */
   lineUrl: string;
   redactor: Redactor;

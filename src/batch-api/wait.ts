@@ -107,6 +107,7 @@ export async function waitForJob(
     if (changed) await ctx.store.save(job);
     opts.onProgress?.(jobProgress(job, now()));
     if (isFinished(job) || job.shards.every((s) => !s.batchId || isTerminal(s.status))) return job;
+    if (ctx.signal?.aborted) throw new InterruptedError(waitStopped(job));
     try {
       await wait(pollDelayMs(poll, opts.minPollMs, opts.maxPollMs), ctx.signal);
     } catch {

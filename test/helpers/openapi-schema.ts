@@ -32,6 +32,7 @@ export function schemaValidators<Name extends string>(
   ajv.addFormat('uri', (text: string) => URL.canParse(text));
   ajv.addFormat('binary', () => true);
   ajv.addFormat('unixtime', () => true);
+  ajv.addFormat('int64', () => true);
   const id = file.replace(/\.json$/, '');
   ajv.addSchema(
     openApiToJsonSchema(

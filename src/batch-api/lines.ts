@@ -43,15 +43,19 @@ export class BufferedFile {
 
   private async flush(): Promise<void> {
     if (this.pending === 0) return;
-    const whole = Buffer.concat(this.chunks, this.pending);
+    const chunks = this.chunks;
+    const total = this.pending;
     this.chunks = [];
     this.pending = 0;
-    await this.writeAll(whole);
+    if (!this.handle) throw new Error(`${this.target} is closed`);
+    // writev, not a concatenated copy: a copy per megabyte is garbage the collector lets pile up.
+    const { bytesWritten } = await this.handle.writev(chunks);
+    if (bytesWritten < total) await this.writeAll(Buffer.concat(chunks).subarray(bytesWritten));
   }
 
   private async writeAll(bytes: Uint8Array): Promise<void> {
     if (!this.handle) throw new Error(`${this.target} is closed`);
-    for (let at = 0; at < bytes.length;) {
+    for (let at = 0; at < bytes.length; ) {
       const { bytesWritten } = await this.handle.write(bytes, at, bytes.length - at);
       at += bytesWritten;
     }
@@ -77,21 +81,29 @@ export class BufferedFile {
   }
 }
 
-/** The lines of a byte stream, without their line ends; blank lines are skipped. */
+/**
+ * The lines of a byte stream, without their line ends; blank lines are skipped. Each chunk is
+ * searched once: a line of megabytes (an image in base64) arriving in small chunks costs
+ * linear time.
+ */
 export async function* readLines(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
   const decoder = new TextDecoder('utf-8');
-  let rest = '';
+  let pending: string[] = [];
+  const take = (end: string): string => {
+    const line = (pending.join('') + end).replace(/\r$/, '');
+    pending = [];
+    return line;
+  };
   for await (const chunk of chunks) {
-    rest += decoder.decode(chunk, { stream: true });
+    const text = decoder.decode(chunk, { stream: true });
     let start = 0;
-    for (let end = rest.indexOf('\n'); end !== -1; end = rest.indexOf('\n', start)) {
-      const line = rest.slice(start, end).replace(/\r$/, '');
+    for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n', start)) {
+      const line = take(text.slice(start, end));
       start = end + 1;
       if (line.trim() !== '') yield line;
     }
-    rest = rest.slice(start);
+    if (start < text.length) pending.push(text.slice(start));
   }
-  rest += decoder.decode();
-  const last = rest.replace(/\r$/, '');
+  const last = take(decoder.decode());
   if (last.trim() !== '') yield last;
 }

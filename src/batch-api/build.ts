@@ -7,7 +7,7 @@ import type { ChatRequestPayload } from '../api/request.js';
 import { InputError } from '../errors.js';
 import type { Redactor } from '../output/guard.js';
 import type { OutcomeTable } from './collect.js';
-import { settingsKey, type JobRecord, type JobShard } from './jobs.js';
+import { settingsKey, type JobRecord, type JobShard, type JobStore } from './jobs.js';
 import { customIdFor, MapWriter, openMap, type MapEntry } from './mapping.js';
 import { ShardWriter, type ShardInfo, type ShardLimits } from './shards.js';
 import { shardsFromFiles } from './submit.js';
@@ -161,4 +161,20 @@ export async function addRetryRound(
   const added = shardsFromFiles(shards, round, firstN);
   job.shards.push(...added);
   return added;
+}
+
+/**
+ * The images of jobs not collected yet (nor cancelled) whose settings have `key`: resume key
+ * → job id. A submission skips them with a notice naming the job.
+ */
+export async function imagesInOpenJobs(store: JobStore, key: string): Promise<Map<string, string>> {
+  const found = new Map<string, string>();
+  for (const job of await store.list()) {
+    if (job.kind !== 'api' || job.settingsKey !== key || job.collectedAt || job.cancelRequested)
+      continue;
+    const { entries } = await openMap(job.map).catch(() => ({ entries: undefined }));
+    if (!entries) continue;
+    for await (const entry of entries) if (entry.key) found.set(entry.key, job.id);
+  }
+  return found;
 }

@@ -55,7 +55,7 @@ export class BufferedFile {
 
   private async writeAll(bytes: Uint8Array): Promise<void> {
     if (!this.handle) throw new Error(`${this.target} is closed`);
-    for (let at = 0; at < bytes.length; ) {
+    for (let at = 0; at < bytes.length;) {
       const { bytesWritten } = await this.handle.write(bytes, at, bytes.length - at);
       at += bytesWritten;
     }

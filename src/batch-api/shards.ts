@@ -107,6 +107,63 @@ function redactStrings<T>(value: T, redactor: Redactor): T {
   return value;
 }
 
+/** A shard as planned: its number, model and what it holds so far. */
+export interface ShardPlan {
+  n: number;
+  model: string;
+  requests: number;
+  bytes: number;
+}
+
+/**
+ * Pure: which shard each request goes to, by the split rules (bytes, count, one model per
+ * file). The writer follows it, and `--dry-run` can run it alone on the lines' lengths.
+ */
+export class ShardPlanner {
+  private readonly open = new Map<string, ShardPlan>();
+  /** Every shard planned so far, in the order opened. */
+  readonly shards: ShardPlan[] = [];
+
+  constructor(private readonly limits: ShardLimits) {
+    if (!(limits.maxBytes > 0) || !(limits.maxRequests > 0)) {
+      throw new Error('shard limits must be positive');
+    }
+  }
+
+  /** Whether a line of `bytes` fits in a shard at all. */
+  fits(bytes: number): boolean {
+    return bytes <= this.limits.maxBytes;
+  }
+
+  /**
+   * Places a line of `bytes` for `model`: the shard and line (1-based) it goes to, and the
+   * shard this closes (full), if any. The caller checks `fits()` first.
+   */
+  place(
+    model: string,
+    bytes: number,
+  ): { shard: ShardPlan; line: number; opened: boolean; closed: ShardPlan | undefined } {
+    let shard = this.open.get(model);
+    let closed: ShardPlan | undefined;
+    if (
+      shard &&
+      (shard.requests + 1 > this.limits.maxRequests || shard.bytes + bytes > this.limits.maxBytes)
+    ) {
+      closed = shard;
+      shard = undefined;
+    }
+    const opened = shard === undefined;
+    if (!shard) {
+      shard = { n: this.shards.length + 1, model, requests: 0, bytes: 0 };
+      this.shards.push(shard);
+      this.open.set(model, shard);
+    }
+    shard.requests++;
+    shard.bytes += bytes;
+    return { shard, line: shard.requests, opened, closed };
+  }
+}
+
 interface OpenShard {
   info: ShardInfo;
   file: BufferedFile;
@@ -119,17 +176,15 @@ interface OpenShard {
  * `discard()` removes what was written.
  */
 export class ShardWriter {
-  private readonly open = new Map<string, OpenShard>();
+  private readonly open = new Map<number, OpenShard>();
   private readonly done: ShardInfo[] = [];
-  private count = 0;
+  private readonly planner: ShardPlanner;
   private queue: Promise<unknown> = Promise.resolve();
   /** A write that failed half-way (a full disk): the shard is torn, nothing more goes in. */
   private broken: Error | undefined;
 
   constructor(private readonly opts: ShardOptions) {
-    if (!(opts.maxBytes > 0) || !(opts.maxRequests > 0)) {
-      throw new Error('shard limits must be positive');
-    }
+    this.planner = new ShardPlanner(opts);
   }
 
   /** Adds one request; resolves to the shard and line (1-based) it went to. */
@@ -143,21 +198,18 @@ export class ShardWriter {
     if (this.broken !== undefined) throw this.broken;
     const { opts } = this;
     const line = encodeLine(request.customId, opts.lineUrl, request.payload, opts.redactor);
-    if (line.length > opts.maxBytes) {
+    if (!this.planner.fits(line.length)) {
       throw new InputError(
         `${request.name}: its request is ${mb(line.length)}, over the ${mb(opts.maxBytes)} a batch file may hold; use a smaller --max-size or --detail low`,
       );
     }
-    const model = request.payload.body.model;
-    let shard = this.open.get(model);
-    if (
-      shard &&
-      (shard.info.requests + 1 > opts.maxRequests || shard.info.bytes + line.length > opts.maxBytes)
-    ) {
-      await this.finish(shard);
-      shard = undefined;
-    }
-    shard ??= await this.start(model);
+    const placed = this.planner.place(request.payload.body.model, line.length);
+    const closing = placed.closed && this.open.get(placed.closed.n);
+    if (closing) await this.finish(closing);
+    const shard = placed.opened
+      ? await this.start(placed.shard.n, placed.shard.model)
+      : this.open.get(placed.shard.n);
+    if (!shard) throw new Error(`shard ${placed.shard.n} is not open`);
     try {
       for (const chunk of line.chunks()) await shard.file.write(chunk);
       await shard.ids?.write(`${request.customId}\n`);
@@ -165,13 +217,12 @@ export class ShardWriter {
       this.broken = error instanceof Error ? error : new Error(String(error));
       throw error;
     }
-    shard.info.requests++;
-    shard.info.bytes += line.length;
-    return { shard: shard.info.n, line: shard.info.requests };
+    shard.info.requests = placed.shard.requests;
+    shard.info.bytes = placed.shard.bytes;
+    return { shard: placed.shard.n, line: placed.line };
   }
 
-  private async start(model: string): Promise<OpenShard> {
-    const n = ++this.count;
+  private async start(n: number, model: string): Promise<OpenShard> {
     const target = this.opts.pathFor(n);
     const file = await BufferedFile.create(target);
     let ids: BufferedFile | undefined;
@@ -186,12 +237,12 @@ export class ShardWriter {
       file,
       ids,
     };
-    this.open.set(model, shard);
+    this.open.set(n, shard);
     return shard;
   }
 
   private async finish(shard: OpenShard): Promise<void> {
-    this.open.delete(shard.info.model);
+    this.open.delete(shard.info.n);
     await shard.file.commit();
     await shard.ids?.commit();
     this.done.push(shard.info);

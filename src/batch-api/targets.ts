@@ -22,6 +22,11 @@ export interface BatchTarget {
   minPollMs: number;
   /** What the limits are named after, for messages (`OpenAI`, `Azure OpenAI`, `Groq`). */
   label: string;
+  /**
+   * The batch price as a share of the synchronous price, for estimates: OpenAI and Azure 0.5
+   * (reference §6, §7). Groq's docs disagree (one version says 25 % off); 0.5 is assumed.
+   */
+  priceFactor: number;
 }
 
 /** OpenAI: 200 MB and 50,000 requests per input file. */
@@ -63,6 +68,7 @@ export function batchTarget(provider: Provider, baseUrl: string): BatchTarget {
         limits: AZURE_LIMITS,
         minPollMs: AZURE_POLL_MS,
         label: 'Azure OpenAI',
+        priceFactor: 0.5,
       };
     default: {
       const groq = isHost(base, 'api.groq.com');
@@ -74,6 +80,7 @@ export function batchTarget(provider: Provider, baseUrl: string): BatchTarget {
         limits: groq ? GROQ_LIMITS : OPENAI_LIMITS,
         minPollMs: POLL_MS,
         label: groq ? 'Groq' : provider.name === 'openai' ? 'OpenAI' : provider.label,
+        priceFactor: 0.5,
       };
     }
   }

@@ -13,6 +13,7 @@ import { APIError, ExitCode, InterruptedError, TimeoutError } from '../../src/er
 import { PROVIDERS } from '../../src/providers.js';
 import {
   addRetryRound,
+  imagesInOpenJobs,
   imagesToRetry,
   jobShardPath,
   newJobRecord,
@@ -322,6 +323,18 @@ describe('a job on the stand-in', () => {
     const all = await results(job, ctx);
     expect(all.filter((r) => r.outcome?.kind === 'answered')).toHaveLength(12);
     expect(server.violations).toEqual([]);
+  });
+
+  it('finds the images of jobs not collected yet with the same settings', async () => {
+    const server = await standIn();
+    const ctx = flow(server, tempDir());
+    const job = await newJob(ctx, server, 3, { maxBytes: 200_000_000, maxRequests: 50_000 });
+    const open = await imagesInOpenJobs(ctx.store, job.settingsKey);
+    expect([...open]).toEqual([0, 1, 2].map((i) => [`/data/photos/img-${i}.png`, job.id]));
+    expect((await imagesInOpenJobs(ctx.store, 'other-settings')).size).toBe(0);
+    job.collectedAt = new Date().toISOString();
+    await ctx.store.save(job);
+    expect((await imagesInOpenJobs(ctx.store, job.settingsKey)).size).toBe(0);
   });
 
   it('keeps no key in the job record', async () => {

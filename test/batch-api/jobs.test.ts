@@ -198,6 +198,7 @@ describe('batch targets', () => {
       limits: OPENAI_LIMITS,
       minPollMs: 3000,
       label: 'OpenAI',
+      priceFactor: 0.5,
     });
     expect(batchTarget(PROVIDERS.maxtoken, 'http://127.0.0.1:9/v1').limits).toEqual(OPENAI_LIMITS);
     expect(batchTarget(PROVIDERS.vllm, 'http://localhost:8000/v1').baseUrl).toBe(

@@ -14,6 +14,7 @@ import {
   encodeLine,
   idsPathFor,
   numberedPath,
+  ShardPlanner,
   ShardWriter,
   type BatchRequest,
 } from '../../src/batch-api/shards.js';
@@ -173,6 +174,29 @@ describe('shards', () => {
     await w.add(request(2));
     const shards = await w.close();
     expect(lines(shards[0]!.path).map((l) => String(l.custom_id))).toEqual(['job-0', 'job-2']);
+  });
+
+  it('are planned without writing anything (for --dry-run), as the writer splits them', () => {
+    const planner = new ShardPlanner({ maxBytes: 100, maxRequests: 3 });
+    expect(planner.fits(101)).toBe(false);
+    const placed = [40, 40, 30, 10, 10, 10, 10].map((b, i) =>
+      planner.place(i === 3 ? 'other' : 'm', b),
+    );
+    expect(placed.map((p) => [p.shard.n, p.line, p.opened, p.closed?.n])).toEqual([
+      [1, 1, true, undefined],
+      [1, 2, false, undefined],
+      [2, 1, true, 1],
+      [3, 1, true, undefined],
+      [2, 2, false, undefined],
+      [2, 3, false, undefined],
+      [4, 1, true, 2],
+    ]);
+    expect(planner.shards).toEqual([
+      { n: 1, model: 'm', requests: 2, bytes: 80 },
+      { n: 2, model: 'm', requests: 3, bytes: 50 },
+      { n: 3, model: 'other', requests: 1, bytes: 10 },
+      { n: 4, model: 'm', requests: 1, bytes: 10 },
+    ]);
   });
 
   it('name later files after the first', () => {

@@ -40,6 +40,8 @@ export interface JobShard {
   errors?: BatchError[] | undefined;
   /** Unix seconds the batch was created at (for finding it again in a list). */
   createdAt?: number | undefined;
+  /** Tokens so far, when the provider reports them (OpenAI: batches after 2025-09-07). */
+  usage?: { input_tokens: number; output_tokens: number } | undefined;
 }
 
 export interface JobRecord {

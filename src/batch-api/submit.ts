@@ -167,6 +167,9 @@ export function applyBatch(shard: JobShard, batch: Batch): void {
   shard.errorFileId = batch.error_file_id;
   shard.errors = batch.errors.length > 0 ? batch.errors : undefined;
   shard.createdAt = batch.created_at;
+  shard.usage = batch.usage
+    ? { input_tokens: batch.usage.input_tokens, output_tokens: batch.usage.output_tokens }
+    : undefined;
 }
 
 /** Cancels every batch of the job that has not finished; returns the saved record. */

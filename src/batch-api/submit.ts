@@ -46,8 +46,6 @@ export interface FlowContext {
   onStep?: ((shard: JobShard, step: 'uploaded' | 'created') => void) | undefined;
   /** Keep each shard's local file after its batch exists (default: remove it). */
   keepFiles?: boolean | undefined;
-  /** The current time in ms (default Date.now). */
-  now?: (() => number) | undefined;
 }
 
 /** The record's shard entries for freshly written shards of `round`. */

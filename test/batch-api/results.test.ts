@@ -239,3 +239,41 @@ describe("Azure's older batch object", () => {
     });
   });
 });
+
+describe('--batch-results finds the map', () => {
+  it('among the files, from the job record, or beside the results', async () => {
+    const { mkdtempSync, copyFileSync, rmSync } = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const { resolveResultsMap } = await import('../../src/batch-api/offline.js');
+    const { JobStore } = await import('../../src/batch-api/jobs.js');
+    const { Redactor } = await import('../../src/output/guard.js');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'results-map-'));
+    try {
+      const store = new JobStore(path.join(dir, 'state'), new Redactor());
+      const out = fixture('vllm-output.jsonl');
+      expect(await resolveResultsMap([out, MAP], store)).toEqual({
+        map: MAP,
+        job: '20260321-142233-7f3a',
+        results: [out],
+      });
+      // Neither given nor recorded: the results' folder is searched for a map of that job.
+      const results = path.join(dir, 'out.jsonl');
+      copyFileSync(out, results);
+      await expect(resolveResultsMap([results], store)).rejects.toThrow(
+        '--batch-results: cannot tell which images these results belong to (job 20260321-142233-7f3a); add the .map.jsonl file --batch-file wrote to the files',
+      );
+      copyFileSync(MAP, path.join(dir, 'requests.map.jsonl'));
+      expect(await resolveResultsMap([results], store)).toEqual({
+        map: path.join(dir, 'requests.map.jsonl'),
+        job: '20260321-142233-7f3a',
+        results: [results],
+      });
+      await expect(resolveResultsMap([path.join(dir, 'missing.jsonl')], store)).rejects.toThrow(
+        /missing\.jsonl: no such file$/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

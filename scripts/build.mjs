@@ -44,7 +44,7 @@ await build({
   target: 'node20.19',
   chunkNames: 'chunks/[name]-[hash]',
   // Native or WebAssembly packages are loaded from node_modules at run time.
-  external: ['sharp', 'heic-decode', 'libheif-js'],
+  external: ['sharp', 'heic-decode', 'libheif-js', 'lmdb', 'exiftool-vendored'],
   define: { __VERSION__: JSON.stringify(pkg.version) },
   // Bundled CommonJS dependencies (undici, commander) call require() for Node built-ins.
   banner: {

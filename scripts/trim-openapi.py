@@ -1,21 +1,35 @@
 #!/usr/bin/env python3
 """Extracts the schemas the tests validate against from OpenAI's OpenAPI file.
 
-Run once by hand (needs PyYAML): python3 scripts/trim-openapi.py ../shared/reference/openai-openapi.yaml
-It writes test/fixtures/openapi-chat.json: the named schemas and every schema they reference,
+Run once by hand (needs PyYAML):
+  python3 scripts/trim-openapi.py ../shared/reference/openai-openapi.yaml          # chat
+  python3 scripts/trim-openapi.py ../shared/reference/openai-openapi.yaml batch    # batch
+It writes test/fixtures/openapi-<set>.json: the named schemas and every schema they reference,
 with $ref rewritten to point into the file's own "$defs".
 """
 import json
 import sys
 import yaml
 
-ROOTS = [
-    "CreateChatCompletionRequest",
-    "ChatCompletionRequestMessageContentPartImage",
-    "CreateChatCompletionStreamResponse",
-    "CreateChatCompletionResponse",
-    "ErrorResponse",
-]
+SETS = {
+    "chat": [
+        "CreateChatCompletionRequest",
+        "ChatCompletionRequestMessageContentPartImage",
+        "CreateChatCompletionStreamResponse",
+        "CreateChatCompletionResponse",
+        "ErrorResponse",
+    ],
+    "batch": [
+        "Batch",
+        "OpenAIFile",
+        "CreateBatchRequest",
+        "ListBatchesResponse",
+        "CreateFileRequest",
+        "ErrorResponse",
+    ],
+}
+NAME = sys.argv[2] if len(sys.argv) > 2 else "chat"
+ROOTS = SETS[NAME]
 
 with open(sys.argv[1]) as f:
     spec = yaml.safe_load(f)
@@ -45,7 +59,7 @@ out = {
     "$comment": "Trimmed from openai/openai-openapi openapi.yaml at f85dbe22 (2026-08-21) by scripts/trim-openapi.py",
     "$defs": dict(sorted(keep.items())),
 }
-with open("test/fixtures/openapi-chat.json", "w") as f:
+with open(f"test/fixtures/openapi-{NAME}.json", "w") as f:
     json.dump(out, f, indent=1, sort_keys=False)
     f.write("\n")
 print(len(keep), "schemas")

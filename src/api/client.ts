@@ -3,6 +3,7 @@
  * timeouts per request, retries as the official SDK does them, and every failure turned
  * into one of the errors in `../errors.ts`.
  */
+import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
@@ -19,6 +20,7 @@ import {
   InterruptedError,
   MalformedResponseError,
   TimeoutError,
+  oneLine,
   type RequestContext,
 } from '../errors.js';
 import { completionFromResponse, CompletionAccumulator } from './accumulate.js';
@@ -642,6 +644,222 @@ export class ApiClient {
     const dispatcher = this.dispatcher ?? (await this.pendingDispatcher?.catch(() => undefined));
     await dispatcher?.close();
   }
+
+  // ---- Resources beside chat completions (batch engines: /files, /batches) ----------------
+  // Generic JSON, upload and download calls for `api/files.ts` and `api/batches.ts`, with the
+  // same headers, key, timeouts and error mapping as the chat path. They do not retry: the
+  // callers decide what may be repeated (an upload or a create is not idempotent).
+
+  /** `{baseUrl}{path}`, with the client's query parameters and `query`'s defined values. */
+  resourceUrl(path: string, query: Record<string, string | number | undefined> = {}): URL {
+    const url = new URL(this.opts.baseUrl.replace(/\/+$/, '') + path);
+    for (const [key, value] of Object.entries({ ...this.opts.query, ...query })) {
+      if (value !== undefined) url.searchParams.set(key, String(value));
+    }
+    return url;
+  }
+
+  /** `GET {base}{path}`: the parsed JSON body, or the error the status maps to. */
+  async getJson(path: string, options: ResourceOptions = {}): Promise<unknown> {
+    const url = this.resourceUrl(path, options.query);
+    return this.jsonCall('GET', url, undefined, {}, options.signal);
+  }
+
+  /** `POST {base}{path}` with a JSON body: the parsed JSON answer. */
+  async postJson(path: string, body: unknown, options: ResourceOptions = {}): Promise<unknown> {
+    const url = this.resourceUrl(path, options.query);
+    const bytes = Buffer.from(JSON.stringify(body ?? {}), 'utf8');
+    return this.jsonCall(
+      'POST',
+      url,
+      bytes,
+      { 'content-type': 'application/json', 'content-length': String(bytes.length) },
+      options.signal,
+    );
+  }
+
+  /**
+   * `POST {base}{path}` as multipart/form-data: the `fields` (default `purpose=batch`), then
+   * the file part named `name`, whose `length` bytes come from `stream`. The body is streamed
+   * with an exact Content-Length, never held in memory. A stream can be read once: the caller
+   * opens the file again to try again.
+   */
+  async uploadFile(
+    path: string,
+    name: string,
+    stream: AsyncIterable<Uint8Array>,
+    length: number,
+    options: UploadOptions = {},
+  ): Promise<unknown> {
+    const url = this.resourceUrl(path, options.query);
+    const form = multipartFrame(name, options.fields ?? { purpose: 'batch' });
+    const total = form.head.length + length + form.tail.length;
+    this.log(() => `upload ${name} (${length.toLocaleString('en-US')} bytes) to ${url.pathname}`);
+    async function* body(): AsyncGenerator<Uint8Array> {
+      yield form.head;
+      yield* stream;
+      yield form.tail;
+    }
+    return this.jsonCall(
+      'POST',
+      url,
+      Readable.from(body(), { objectMode: false }),
+      {
+        'content-type': `multipart/form-data; boundary=${form.boundary}`,
+        'content-length': String(total),
+      },
+      options.signal,
+    );
+  }
+
+  /**
+   * `GET {base}{path}` whose body is handed over as it arrives (a batch's output file, which
+   * may be hundreds of megabytes). Errors while reading are mapped like any other; leaving
+   * the loop early releases the connection.
+   */
+  async downloadStream(
+    path: string,
+    options: ResourceOptions = {},
+  ): Promise<AsyncIterable<Uint8Array>> {
+    const url = this.resourceUrl(path, options.query);
+    const response = await this.send('GET', url, undefined, { accept: '*/*' }, options.signal);
+    const body = response.body;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the generator below needs the client
+    const client = this;
+    return (async function* () {
+      let finished = false;
+      try {
+        for await (const chunk of body as AsyncIterable<Uint8Array>) yield chunk;
+        finished = true;
+      } catch (error) {
+        if (error instanceof DescribeImageError) throw error;
+        throw client.networkError(error, options.signal, {
+          when: 'while downloading',
+          host: url.host,
+        });
+      } finally {
+        if (!finished) discard(body);
+      }
+    })();
+  }
+
+  /** Sends one request and reads a JSON answer. */
+  private async jsonCall(
+    method: 'GET' | 'POST',
+    url: URL,
+    body: Buffer | Readable | undefined,
+    headers: Record<string, string>,
+    signal: AbortSignal | undefined,
+  ): Promise<unknown> {
+    const response = await this.send(
+      method,
+      url,
+      body,
+      { ...headers, accept: 'application/json' },
+      signal,
+    );
+    let text: string;
+    try {
+      text = await readText(response.body, Infinity);
+    } catch (error) {
+      throw this.networkError(error, signal, { when: 'while reading the answer', host: url.host });
+    }
+    if (/^\s*</.test(text)) {
+      throw new MalformedResponseError(
+        `${method} ${url.pathname}: the server answered with a web page, not JSON from an API (${oneLine(text, 60)}…); check --base-url`,
+      );
+    }
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      throw new MalformedResponseError(
+        `${method} ${url.pathname}: the server's answer is not JSON (${oneLine(text, 80) || 'empty body'})`,
+      );
+    }
+  }
+
+  /** Sends one request; a status of 300 or more becomes the error it maps to. */
+  private async send(
+    method: 'GET' | 'POST',
+    url: URL,
+    body: Buffer | Readable | undefined,
+    own: Record<string, string>,
+    signal: AbortSignal | undefined,
+  ): Promise<Dispatcher.ResponseData> {
+    const started = Date.now();
+    this.log(() => `${method} ${url.toString()}`);
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await this.request(url, {
+        method,
+        headers: this.apiHeaders(own),
+        body: body ?? null,
+        signal,
+        headersTimeout: this.opts.timeoutMs,
+        bodyTimeout: this.opts.timeoutMs,
+      });
+    } catch (error) {
+      throw this.networkError(error, signal, { host: url.host });
+    }
+    const header: HeaderLookup = (name) => {
+      const value = response.headers[name];
+      return Array.isArray(value) ? value[0] : value;
+    };
+    const requestId = header('x-request-id') ?? header('apim-request-id') ?? header('request-id');
+    this.log(
+      () =>
+        `${response.statusCode} after ${Date.now() - started} ms` +
+        (requestId ? `, x-request-id ${requestId}` : ''),
+    );
+    if (response.statusCode < 300) return response;
+    const text = await readText(response.body, 64 * 1024).catch(() => '');
+    if (response.statusCode < 400) {
+      throw new MalformedResponseError(
+        `the server redirected (HTTP ${response.statusCode}); set --base-url to the final address`,
+      );
+    }
+    const error = apiErrorFromBody(response.statusCode, text, { requestId, url: url.toString() });
+    attachRetryHeaders(error, header, Date.now());
+    this.log(`error body: ${text.slice(0, 2000)}`);
+    throw error;
+  }
+}
+
+export interface ResourceOptions {
+  signal?: AbortSignal | undefined;
+  /** Query parameters for this call (`limit`, `after`); undefined values are left out. */
+  query?: Record<string, string | number | undefined> | undefined;
+}
+
+export interface UploadOptions extends ResourceOptions {
+  /** Form fields sent before the file (default `{purpose: "batch"}`). */
+  fields?: Record<string, string> | undefined;
+}
+
+/**
+ * The bytes around a multipart/form-data file part (RFC 7578): the fields, then the file's
+ * part header; and the closing boundary. Quotes and line breaks in names are percent-encoded,
+ * as browsers do.
+ */
+function multipartFrame(
+  filename: string,
+  fields: Record<string, string>,
+): { boundary: string; head: Buffer; tail: Buffer } {
+  const boundary = `----describe-image-${randomUUID()}`;
+  const escape = (text: string): string =>
+    text.replace(/"/g, '%22').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+  let head = '';
+  for (const [name, value] of Object.entries(fields)) {
+    head += `--${boundary}\r\ncontent-disposition: form-data; name="${escape(name)}"\r\n\r\n${value}\r\n`;
+  }
+  head +=
+    `--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="${escape(filename)}"\r\n` +
+    'content-type: application/octet-stream\r\n\r\n';
+  return {
+    boundary,
+    head: Buffer.from(head, 'utf8'),
+    tail: Buffer.from(`\r\n--${boundary}--\r\n`, 'utf8'),
+  };
 }
 
 /**

@@ -9,6 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Completion, Usage } from '../api/types.js';
+import { safeJson } from '../output/guard.js';
 
 /** Bump when the stored entry's shape changes: older entries then read as misses. */
 export const ENTRY_FORMAT = 1;
@@ -87,7 +88,7 @@ function checksum(key: string, json: string): string {
 
 /** The stored text of an entry under `key`. */
 export function encodeEntry(key: string, entry: CacheEntry): string {
-  const json = JSON.stringify({
+  const json = safeJson({
     v: ENTRY_FORMAT,
     answer: entry.answer,
     model: entry.model ?? null,

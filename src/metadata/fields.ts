@@ -25,6 +25,7 @@ import {
 } from './content.js';
 import { CAPABILITIES, FORMAT_LABEL, type MetaFormat } from './formats.js';
 import { characters, utf8Bytes } from './text.js';
+import { safeJson } from '../output/guard.js';
 
 /** The ExifTool tag names write-back writes (group-qualified, as reference §8 measured). */
 export const TAGS = {
@@ -120,7 +121,7 @@ export function emptyExisting(): Existing {
 
 /** A JSON value as text (ExifTool quotes every value with `structformat=jsonq`). */
 function scalar(value: unknown): string {
-  return typeof value === 'string' ? value : JSON.stringify(value);
+  return typeof value === 'string' ? value : safeJson(value);
 }
 
 function text(value: unknown): string | undefined {

@@ -4,12 +4,12 @@
  * quote in a caption is visible; every line passes `neutralize()`, since a caption is the
  * model's text and a file name is anyone's.
  */
-import { neutralize } from '../output/guard.js';
+import { neutralize, safeJson } from '../output/guard.js';
 import type { Change } from './fields.js';
 import type { WriteResult } from './writer.js';
 
 function shown(value: Change['before']): string {
-  return value === undefined ? '(none)' : JSON.stringify(value);
+  return value === undefined ? '(none)' : safeJson(value);
 }
 
 /**

@@ -727,7 +727,7 @@ describe('retries', () => {
     expect(server.requests).toHaveLength(2);
   });
 
-  it('retries a 500 twice and succeeds on the third request with maxRetries 2', async () => {
+  it('retries a 500 twice and succeeds on the third request with --retries 2', async () => {
     const fail = errorHandler(
       500,
       { error: { message: 'Internal error', type: 'server_error' } },
@@ -745,7 +745,7 @@ describe('retries', () => {
     expect(retries.map((r) => r.attempt)).toEqual([1, 2]);
   });
 
-  it('gives up after maxRetries + 1 requests on a persistent 500', async () => {
+  it('gives up after --retries + 1 requests on a persistent 500', async () => {
     server.handle(
       errorHandler(
         500,

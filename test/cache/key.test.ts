@@ -46,6 +46,7 @@ function job(): Job {
     together: false,
     timeoutMs: 120_000,
     retries: 2,
+    maxWaitMs: undefined,
     concurrency: 4,
     rpm: undefined,
     filesFrom: undefined,

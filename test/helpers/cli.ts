@@ -3,6 +3,9 @@
  * The environment is clean: no proxy, no key, no CI, unless the test passes them.
  */
 import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 
@@ -34,12 +37,24 @@ export interface CliOptions {
   timeoutMs?: number;
 }
 
+/**
+ * The environment every spawned CLI starts from. Its answer cache and state (batch jobs) are
+ * fresh folders on every call, unless a test sets `XDG_CACHE_HOME`, `XDG_STATE_HOME` or
+ * `--cache-dir`: never the real `~/.cache`, and no run's answers are another run's hits.
+ */
 export function baseEnv(): Record<string, string> {
   return {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: process.env.HOME ?? '/tmp',
     LANG: 'C.UTF-8',
+    ...isolatedHomes(),
   };
+}
+
+/** Fresh, empty cache and state folders (`XDG_CACHE_HOME`, `XDG_STATE_HOME`). */
+export function isolatedHomes(): { XDG_CACHE_HOME: string; XDG_STATE_HOME: string } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'describe-image-home-'));
+  return { XDG_CACHE_HOME: path.join(dir, 'cache'), XDG_STATE_HOME: path.join(dir, 'state') };
 }
 
 /** The CLI in `cwd` with `config` as its config file: never a real one read or written. */

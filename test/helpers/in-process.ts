@@ -4,6 +4,7 @@
  */
 import { run } from '../../src/cli.js';
 import type { Deps } from '../../src/deps.js';
+import { isolatedHomes } from './cli.js';
 import { collector } from './streams.js';
 
 export interface InProcessResult {
@@ -22,7 +23,8 @@ export async function runInProcess(
     stdout,
     stderr,
     stdin: (async function* () {})(),
-    env: opts.env,
+    // Never the real cache or state folders (see baseEnv()).
+    env: { ...isolatedHomes(), ...opts.env },
     cwd: opts.cwd,
     homedir: opts.cwd,
     interrupt: new AbortController().signal,

@@ -21,6 +21,7 @@ import {
   type Settings,
 } from './config.js';
 import type { Deps } from './deps.js';
+import { batchApiMode, type BatchApiMode } from './batch-api/mode.js';
 import {
   DescribeImageError,
   ExitCode,
@@ -78,6 +79,16 @@ export interface CliOptions {
   printConfig?: boolean;
   completion?: 'bash' | 'zsh' | 'fish';
   debug?: boolean;
+  batchApi?: boolean;
+  wait?: boolean;
+  jobs?: boolean;
+  job?: string;
+  cancel?: boolean;
+  retryFailed?: boolean;
+  batchFile?: string;
+  batchResults?: string[];
+  batchMaxBytes?: number;
+  batchMaxRequests?: number;
 }
 
 function integer(min: number) {
@@ -197,6 +208,34 @@ export function createProgram(
     .option('--resume', 'with --output: skip images the file already holds an answer for')
     .option('--sidecar', 'write each answer next to its image as NAME.txt (NAME.json with --json)')
     .option('--skip-existing', 'with --sidecar: skip images that already have one')
+    .optionsGroup('Batch API:')
+    .option('--batch-api', "submit the images to the provider's batch engine; print the job id")
+    .option('--wait', 'with --batch-api or --job: wait for the job, then write its results')
+    .option('--jobs', 'list the batch jobs: status, counts, age, cost so far')
+    .option('--job <id>', "a batch job's status; with --wait, --cancel or --retry-failed")
+    .option('--cancel', 'with --job: cancel the job (finished answers are kept)')
+    .option(
+      '--retry-failed',
+      'with --job: submit again the images that failed, expired or were cancelled',
+    )
+    .option(
+      '--batch-file <path>',
+      'write the batch requests as JSON Lines (and a .map.jsonl beside them) and send nothing: for vllm run-batch',
+    )
+    .option(
+      '--batch-results <file...>',
+      "write the results in batch output files (vllm run-batch's, or OpenAI's) like any batch's",
+    )
+    .option(
+      '--batch-max-bytes <n>',
+      "largest batch input file, in bytes (default: the provider's, 200000000 for OpenAI)",
+      integer(1),
+    )
+    .option(
+      '--batch-max-requests <n>',
+      "most requests in one batch input file (default: the provider's, 50000 for OpenAI)",
+      integer(1),
+    )
     .optionsGroup('Connection:')
     .addOption(
       new Option(
@@ -262,6 +301,7 @@ export function createProgram(
         "  describe-image 'photos/**/*.jpg' --json -o captions.jsonl --resume",
         '  describe-image --preset tags photo.jpg',
         '  describe-image --provider ollama -m llava photo.jpg',
+        '  describe-image photos/ --preset alt-text --batch-api --wait -o alt.jsonl',
         '',
         'Exit codes: 0 ok, 1 internal error, 2 usage, 3 input, 4 auth, 5 rate limit/quota,',
         '6 request rejected, 7 server or network failure, 130 interrupted.',
@@ -383,6 +423,8 @@ async function runGuarded(
         redactor: reporter.redactor,
       });
     }
+    // Impossible combinations of the batch-engine options are usage errors before anything else.
+    const batchMode = batchApiMode(opts, parsed.inputs.length > 0);
     const loaded = await loadConfig(file).catch(settingsToUsage);
     for (const warning of loaded.warnings) reporter.warn(warning);
     const settings = await resolve(opts, deps, loaded.config);
@@ -397,7 +439,30 @@ async function runGuarded(
         redactor: reporter.redactor,
       });
     }
-    const job = await buildJob(parsed.inputs, opts, settings, deps, reporter);
+    const job = await buildJob(parsed.inputs, opts, settings, deps, reporter, batchMode);
+    if (batchMode) {
+      if (opts.concurrency !== undefined || opts.rpm !== undefined)
+        reporter.warn(
+          '-c and --rpm do not apply to a batch engine, which runs the requests itself',
+        );
+      const { batchApi } = await import('./commands/batch-api.js');
+      return await batchApi(
+        job,
+        batchMode,
+        {
+          maxBytes: opts.batchMaxBytes,
+          maxRequests: opts.batchMaxRequests,
+          given: {
+            output: opts.output,
+            json: opts.json,
+            sidecar: opts.sidecar,
+            resume: opts.resume,
+            skipExisting: opts.skipExisting,
+          },
+        },
+        { deps, reporter, redactor: reporter.redactor },
+      );
+    }
     const { describe } = await import('./commands/describe.js');
     return await describe(job, { deps, reporter, redactor: reporter.redactor });
   } catch (error) {
@@ -476,11 +541,18 @@ async function buildJob(
   settings: Settings,
   deps: Deps,
   reporter: Reporter,
+  batchMode?: BatchApiMode,
 ): Promise<Job> {
+  // A job, --jobs and --batch-results name their images themselves; offline modes need no key.
+  const imagesGiven = !batchMode || batchMode.kind === 'submit' || batchMode.kind === 'file';
+  const offline =
+    batchMode?.kind === 'file' || batchMode?.kind === 'results' || batchMode?.kind === 'jobs';
   // Checks that need no I/O come first.
-  if (opts.resume && !opts.output)
+  // A job's output options may come from its record: checked once merged (commands/batch-job.ts).
+  if (opts.resume && !opts.output && imagesGiven)
     throw new UsageError('--resume needs --output FILE (the file to resume from)');
-  if (opts.skipExisting && !opts.sidecar) throw new UsageError('--skip-existing needs --sidecar');
+  if (opts.skipExisting && !opts.sidecar && imagesGiven)
+    throw new UsageError('--skip-existing needs --sidecar');
   if (opts.together && (opts.sidecar || opts.filesFrom)) {
     throw new UsageError(
       '--together sends one request for all images; it cannot be used with --sidecar or --files-from',
@@ -515,7 +587,7 @@ async function buildJob(
     prompt = (await readStdinText(deps.stdin)).trim();
     if (prompt === '') throw new UsageError('the prompt read from standard input is empty');
   }
-  if (images.length === 0 && !opts.filesFrom) {
+  if (images.length === 0 && !opts.filesFrom && imagesGiven) {
     throw new UsageError(
       prompt !== undefined && inputs.length > 0
         ? `no image given (${JSON.stringify(prompt)} is not a file, URL or "-"); run describe-image --help`
@@ -542,7 +614,7 @@ async function buildJob(
     throw new UsageError(`${baseUrl} (from ${settings.baseUrl.source})`);
   const local = isLoopback(baseUrl);
   const apiKey = settings.apiKey?.value;
-  if (!apiKey && !local && provider.needsKey && !opts.dryRun) {
+  if (!apiKey && !local && provider.needsKey && !opts.dryRun && !offline) {
     throw new MissingKeyError(missingKeyMessage(settings, deps.env));
   }
   if (apiKey && baseUrl.protocol === 'http:' && !local) {

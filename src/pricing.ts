@@ -65,6 +65,22 @@ export function costOf(
   };
 }
 
+/**
+ * A list-price estimate at a share of the price (a batch engine's discount: 0.5 for half the
+ * price). A price the server reported is what was charged, and stays as it is.
+ */
+export function atPriceFactor(
+  cost: Cost | undefined,
+  factor: number | undefined,
+): Cost | undefined {
+  if (!cost || factor === undefined || cost.kind === 'reported' || !cost.price) return cost;
+  return {
+    usd: cost.usd * factor,
+    kind: 'estimated',
+    price: { input: cost.price.input * factor, output: cost.price.output * factor },
+  };
+}
+
 /** `cost: ~$0.0040 (estimate: $2.50/M in, $10.00/M out)` or `cost: $0.0040 (reported by the server)` */
 export function formatCostLine(cost: Cost): string {
   if (cost.kind === 'reported' || !cost.price)

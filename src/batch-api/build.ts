@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import type { ChatRequestPayload } from '../api/request.js';
+import type { Completion } from '../api/types.js';
 import { InputError } from '../errors.js';
 import type { Redactor } from '../output/guard.js';
 import type { OutcomeTable } from './collect.js';
@@ -19,8 +20,8 @@ export interface JobInput {
   index: number;
   /** Name, path, URL and resume key, as the map keeps them (`custom_id` is added here). */
   image: Omit<MapEntry, 'custom_id' | 'index'>;
-  /** The body the synchronous call would send (`buildPayload`). */
-  payload: ChatRequestPayload;
+  /** The body the synchronous call would send (`buildPayload`), or why there is none. */
+  payload: ChatRequestPayload | { failed: { code: number; message: string } };
 }
 
 export interface WriteOptions {
@@ -34,7 +35,10 @@ export interface WriteOptions {
   mapPath?: string | undefined;
   /** Write `.ids` beside each shard (for a job; `--batch-file` needs none). */
   writeIds: boolean;
-  /** An image whose request cannot go into any batch file (too large): reported, skipped. */
+  /**
+   * An image whose request cannot go into any batch file (too large): reported, and kept in
+   * the map as failed.
+   */
   onSkip?: ((input: JobInput, error: InputError) => void) | undefined;
 }
 
@@ -62,16 +66,22 @@ export async function writeJobFiles(
   try {
     for await (const input of inputs) {
       const customId = customIdFor(opts.jobId, input.index);
+      const entry: MapEntry = { custom_id: customId, index: input.index, ...input.image };
+      if ('failed' in input.payload) {
+        await map?.add({ ...entry, failed: input.payload.failed });
+        continue;
+      }
       try {
         await writer.add({ customId, payload: input.payload, name: input.image.image });
       } catch (error) {
         if (error instanceof InputError && opts.onSkip) {
           opts.onSkip(input, error);
+          await map?.add({ ...entry, failed: { code: error.exitCode, message: error.message } });
           continue;
         }
         throw error;
       }
-      await map?.add({ custom_id: customId, index: input.index, ...input.image });
+      await map?.add(entry);
       written++;
     }
     shards = await writer.close();
@@ -101,6 +111,11 @@ export interface NewJob {
   map: string;
   shards: readonly ShardInfo[];
   total: number;
+  /** Images in the run's input, those left out included. */
+  inputs?: number | undefined;
+  /** Images of the map that could not go into the batch. */
+  unprepared?: number | undefined;
+  priceFactor?: number | undefined;
 }
 
 /** Pure: the record of a job whose files were just written. */
@@ -119,6 +134,9 @@ export function newJobRecord(job: NewJob): JobRecord {
     settingsKey: settingsKey(job.settings),
     output: job.output,
     total: job.total,
+    inputs: job.inputs,
+    unprepared: job.unprepared,
+    priceFactor: job.priceFactor,
     map: job.map,
     shards: shardsFromFiles(job.shards, 1),
   };
@@ -126,13 +144,19 @@ export function newJobRecord(job: NewJob): JobRecord {
 
 /**
  * The images `--retry-failed` submits again: every image of the job whose outcome is not an
- * answer (failed, expired, cancelled, or never run), in input order.
+ * answer (failed, expired, cancelled, or never run), or an answer `accepted` refuses (one that
+ * does not match its schema), in input order.
  */
-export async function imagesToRetry(job: JobRecord, table: OutcomeTable): Promise<MapEntry[]> {
+export async function imagesToRetry(
+  job: JobRecord,
+  table: OutcomeTable,
+  accepted: (completion: Completion) => Promise<boolean> = () => Promise.resolve(true),
+): Promise<MapEntry[]> {
   const { entries } = await openMap(job.map);
   const out: MapEntry[] = [];
   for await (const entry of entries) {
-    if (table.get(entry.custom_id)?.outcome.kind !== 'answered') out.push(entry);
+    const outcome = table.get(entry.custom_id)?.outcome;
+    if (outcome?.kind !== 'answered' || !(await accepted(outcome.completion))) out.push(entry);
   }
   return out.sort((a, b) => a.index - b.index);
 }
@@ -174,7 +198,7 @@ export async function imagesInOpenJobs(store: JobStore, key: string): Promise<Ma
       continue;
     const { entries } = await openMap(job.map).catch(() => ({ entries: undefined }));
     if (!entries) continue;
-    for await (const entry of entries) if (entry.key) found.set(entry.key, job.id);
+    for await (const entry of entries) if (entry.key && !entry.failed) found.set(entry.key, job.id);
   }
   return found;
 }

@@ -9,7 +9,7 @@
  * and the key is looked up again when the job is collected.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { writeFileAtomic } from '../output/atomic.js';
@@ -63,8 +63,14 @@ export interface JobRecord {
   settingsKey: string;
   /** Output options given at submission (`-o`, `--json`, `--sidecar`…); collect-time ones win. */
   output: Record<string, unknown>;
-  /** Images in the job. */
+  /** Images in the job's batches. */
   total: number;
+  /** Images in the run's input, those left out of the job included. */
+  inputs?: number | undefined;
+  /** Images of the map that could not go into a batch (each with its failure). */
+  unprepared?: number | undefined;
+  /** The batch price as a share of the list price (for costs). */
+  priceFactor?: number | undefined;
   /** The map file (custom_id → image). */
   map: string;
   shards: JobShard[];
@@ -190,6 +196,12 @@ export class JobStore {
     return jobs.sort((a, b) =>
       a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0,
     );
+  }
+
+  /** Removes a job's record and folder (a job none of whose batches was created). */
+  async remove(id: string): Promise<void> {
+    await rm(path.join(this.dir, checkedId(id)), { recursive: true, force: true });
+    await rm(this.file(id), { force: true });
   }
 
   /** Reads, changes and saves a record; returns the saved one. */

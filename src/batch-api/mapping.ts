@@ -23,6 +23,11 @@ export interface MapEntry {
   url?: string;
   /** The key `--resume` and duplicate detection use (absolute path, or URL). */
   key?: string;
+  /**
+   * Set when the image could not go into the batch (unreadable, not an image, too large): its
+   * failure, reported with the results in its place, as a synchronous run reports it.
+   */
+  failed?: { code: number; message: string };
 }
 
 /** First line of a map file. */

@@ -59,16 +59,7 @@ export async function dryRun(job: Job, ctx: RunContext, plan: InputPlan): Promis
     }
   };
 
-  // A URL to download is named, not fetched: a dry run makes no network call.
-  const prepare = (arg: ImageArg): Promise<PreparedImage> => {
-    if (arg.kind === 'url' && job.download) {
-      reporter.line(
-        `${arg.name}: would be downloaded and sent as bytes (not fetched in a dry run)`,
-      );
-      return Promise.resolve({ name: arg.name, source: { url: arg.url }, prepared: undefined });
-    }
-    return prepareImage(arg, job, ctx, undefined);
-  };
+  const prepare = (arg: ImageArg): Promise<PreparedImage> => dryPrepare(arg, job, ctx);
   if (oneRequest) {
     const args = await oneRequestInputs(plan);
     send(await Promise.all(args.map(prepare)));
@@ -96,4 +87,15 @@ export async function dryRun(job: Job, ctx: RunContext, plan: InputPlan): Promis
     `dry run: ${formatCount(requests)} request${requests === 1 ? '' : 's'} not sent · estimated image tokens: ${total} (plus the prompt's)${cost}`,
   );
   return firstFailure ?? ExitCode.OK;
+}
+
+/** An image prepared as a run would, except that a URL to download is named, not fetched. */
+export function dryPrepare(arg: ImageArg, job: Job, ctx: RunContext): Promise<PreparedImage> {
+  if (arg.kind === 'url' && job.download) {
+    ctx.reporter.line(
+      `${arg.name}: would be downloaded and sent as bytes (not fetched in a dry run)`,
+    );
+    return Promise.resolve({ name: arg.name, source: { url: arg.url }, prepared: undefined });
+  }
+  return prepareImage(arg, job, ctx, undefined);
 }

@@ -13,7 +13,7 @@ import type { ExpandedInput } from '../input/expand.js';
 import { neutralize } from '../output/guard.js';
 import { JsonlFile, readFinished } from '../output/jsonl-file.js';
 import { sidecarExists, sidecarPath, writeSidecar } from '../output/sidecar.js';
-import { costOf, type Cost } from '../pricing.js';
+import { atPriceFactor, costOf, type Cost } from '../pricing.js';
 import { failureRecord, jsonLine, successRecord, type ResultRecord } from '../render/json.js';
 import { emptyStats, formatSummary, type BatchStats } from '../render/summary.js';
 import { formatAnswer, header } from '../render/text.js';
@@ -43,6 +43,8 @@ export interface AnswerOrigin {
   askedAt?: number | undefined;
   /** The provider's batch that answered it (`--batch-api`). */
   batchId?: string | undefined;
+  /** The share of the list price it cost (a batch engine's discount: 0.5). */
+  priceFactor?: number | undefined;
 }
 
 export interface OutcomeOptions {
@@ -112,9 +114,14 @@ export class Outcomes {
       skip = checks.length > 0 && (await allTrue(checks.map((s) => s.done?.(input))));
     }
     if (!skip) return false;
+    this.skipped(index);
+    return true;
+  }
+
+  /** Counts image `index` as skipped: done before (a batch job leaves out what was done). */
+  skipped(index: number): void {
     this.stats.skipped++;
     this.settle(index, undefined);
-    return true;
   }
 
   /**
@@ -130,7 +137,9 @@ export class Outcomes {
   ): Promise<void> {
     const model = answer.completion.model ?? modelOf(this.job);
     // A cached answer cost nothing this time; what it saved is counted apart.
-    const price = answer.usage ? costOf(answer.usage, model, this.job.prices) : undefined;
+    const price = answer.usage
+      ? atPriceFactor(costOf(answer.usage, model, this.job.prices), origin.priceFactor)
+      : undefined;
     const cost = origin.cached ? undefined : price;
     const rec = successRecord(
       input.name,
@@ -164,14 +173,17 @@ export class Outcomes {
       this.ctx.reporter.warn(warning);
   }
 
-  /** A failure: reported at once, recorded, counted. */
-  fail(input: ExpandedInput, index: number, error: unknown, ms: number): void {
+  /**
+   * A failure: reported at once (unless `reported`: already shown when it happened, as a batch
+   * job shows an image it could not prepare), recorded, counted.
+   */
+  fail(input: ExpandedInput, index: number, error: unknown, ms: number, reported = false): void {
     const code = exitCodeFor(error);
     const message = error instanceof Error ? error.message : String(error);
     this.stats.failed++;
     this.stats.failures.push({ name: input.name, message });
     if (!this.firstFailure || index < this.firstFailure.index) this.firstFailure = { index, code };
-    this.ctx.reporter.error(message);
+    if (!reported) this.ctx.reporter.error(message);
     if (this.job.debug && error instanceof Error && error.stack)
       this.ctx.reporter.debug(error.stack);
     const status = error instanceof APIError ? error.status : undefined;

@@ -18,8 +18,7 @@ import { ExitCode, InputError, UsageError } from '../errors.js';
 import type { ExpandedInput, InputPlan } from '../input/expand.js';
 import { displayUrl, neutralize, safeJson } from '../output/guard.js';
 import { formatUsd, priceFor } from '../pricing.js';
-import { formatJobProgress } from '../render/job-progress.js';
-import { formatDuration } from '../render/summary.js';
+import { formatAge, formatJobProgress } from '../render/job-progress.js';
 import { formatCount } from '../render/text.js';
 import { answerOf, inputOf, waitAndCollect } from './batch-collect.js';
 import {
@@ -79,7 +78,7 @@ function jobRow(record: JobRecord, job: Job, now: number): string[] {
       ? `${formatCount(record.total)} requests`
       : `${formatCount(progress.completed)}/${formatCount(progress.total)}`,
     formatCount(progress.failed + (record.unprepared ?? 0)),
-    formatDuration(progress.elapsedMs),
+    formatAge(progress.elapsedMs),
     cost === undefined ? '-' : `~${formatUsd(cost)}`,
     neutralize(`${record.provider} ${record.model}`),
   ];

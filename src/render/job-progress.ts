@@ -13,3 +13,13 @@ export function formatJobProgress(p: JobProgress): string {
   parts.push(formatDuration(p.elapsedMs));
   return parts.join(' · ');
 }
+
+/** A job's age in a table cell, without spaces: `45s`, `4m12s`, `2h13m`, `3d04h`. */
+export function formatAge(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  if (s < 3600) return `${Math.floor(s / 60)}m${pad(s % 60)}s`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h${pad(Math.floor((s % 3600) / 60))}m`;
+  return `${Math.floor(s / 86_400)}d${pad(Math.floor((s % 86_400) / 3600))}h`;
+}

@@ -31,6 +31,8 @@ import {
   exitCodeFor,
 } from './errors.js';
 import { displayUrl } from './output/guard.js';
+import { parseAge } from './cache/age.js';
+import { cacheDirOf } from './cache/location.js';
 import { PRESETS, PRESET_NAMES } from './presets.js';
 import { PROVIDER_NAMES, PROVIDERS } from './providers.js';
 import type { CompletionOption } from './render/completion.js';
@@ -76,6 +78,14 @@ export interface CliOptions {
   download?: boolean;
   dryRun?: boolean;
   saveKey?: boolean;
+  /** false for --no-cache (commander's default is true). */
+  cache: boolean;
+  refresh?: boolean;
+  cacheOnly?: boolean;
+  cacheDir?: string;
+  cacheStats?: boolean;
+  cachePrune?: number;
+  cacheClear?: boolean;
   printConfig?: boolean;
   completion?: 'bash' | 'zsh' | 'fish';
   debug?: boolean;
@@ -108,6 +118,12 @@ function positiveNumber(value: string): number {
     throw new InvalidArgumentError('expected a number of seconds greater than 0');
   }
   return n;
+}
+
+function age(value: string): number {
+  const ms = parseAge(value);
+  if (ms === undefined) throw new InvalidArgumentError('give an age like 30d, 12h or 90m');
+  return ms;
 }
 
 function temperature(value: string): number {
@@ -271,6 +287,17 @@ export function createProgram(
       'longest wait a server may ask for (Retry-After) that is waited out; longer stops with exit 5 (default: 60, or 600 for a batch)',
       positiveNumber,
     )
+    .optionsGroup('Answer cache:')
+    .option('--no-cache', 'neither look answers up in the cache nor store them')
+    .option('--refresh', 'ask again even when the answer is in the cache, and store the new one')
+    .option(
+      '--cache-only',
+      'never ask: answer from the cache only; an image with no stored answer fails (exit 8)',
+    )
+    .option('--cache-dir <dir>', 'where the cache lives (default: $XDG_CACHE_HOME/describe-image)')
+    .option('--cache-stats', 'show where the cache is, how many answers it holds and its size')
+    .option('--cache-prune <age>', 'remove answers asked longer ago than AGE (30d, 12h, 90m)', age)
+    .option('--cache-clear', 'remove every stored answer')
     .optionsGroup('Setup:')
     .option(
       '--save-key',
@@ -304,7 +331,8 @@ export function createProgram(
         '  describe-image photos/ --preset alt-text --batch-api --wait -o alt.jsonl',
         '',
         'Exit codes: 0 ok, 1 internal error, 2 usage, 3 input, 4 auth, 5 rate limit/quota,',
-        '6 request rejected, 7 server or network failure, 130 interrupted.',
+        '6 request rejected, 7 server or network failure, 8 not in the cache (--cache-only),',
+        '130 interrupted.',
       ].join('\n'),
     )
     .showSuggestionAfterError(true)
@@ -412,6 +440,17 @@ async function runGuarded(
       deps.stdout.write(completionScript(opts.completion, completionOptions(program)));
       return ExitCode.OK;
     }
+    const cacheDir = cacheDirOf(opts.cacheDir, deps.env, deps.homedir, deps.cwd);
+    if (opts.cacheStats || opts.cachePrune !== undefined || opts.cacheClear) {
+      if (parsed.inputs.length > 0)
+        throw new UsageError('--cache-stats, --cache-prune and --cache-clear take no images');
+      const { cacheCommand } = await import('./commands/cache-admin.js');
+      return await cacheCommand(cacheDir.value, opts, {
+        deps,
+        reporter,
+        redactor: reporter.redactor,
+      });
+    }
     const { configPath, loadConfig } = await import('./config-file.js');
     const file = configPath(deps.env, deps.homedir);
     if (opts.saveKey) {
@@ -433,13 +472,21 @@ async function runGuarded(
     for (const notice of settings.notices) reporter.notice(notice);
     if (opts.printConfig) {
       const { printConfig } = await import('./commands/setup.js');
-      return printConfig(settings, loaded, Boolean(opts.json), {
+      return printConfig(settings, loaded, Boolean(opts.json), cacheDir, {
         deps,
         reporter,
         redactor: reporter.redactor,
       });
     }
-    const job = await buildJob(parsed.inputs, opts, settings, deps, reporter, batchMode);
+    const job = await buildJob(
+      parsed.inputs,
+      opts,
+      settings,
+      deps,
+      reporter,
+      cacheDir.value,
+      batchMode,
+    );
     if (batchMode) {
       if (opts.concurrency !== undefined || opts.rpm !== undefined)
         reporter.warn(
@@ -495,6 +542,7 @@ async function resolve(
         apiVersion: opts.apiVersion,
         detail: opts.detail,
         maxTokens: opts.maxTokens,
+        cache: opts.cache ? undefined : false,
       },
       deps.env,
       config,
@@ -541,6 +589,7 @@ async function buildJob(
   settings: Settings,
   deps: Deps,
   reporter: Reporter,
+  cacheDir: string,
   batchMode?: BatchApiMode,
 ): Promise<Job> {
   // A job, --jobs and --batch-results name their images themselves; offline modes need no key.
@@ -566,6 +615,12 @@ async function buildJob(
   if (opts.maxTokens !== undefined && opts.maxCompletionTokens !== undefined) {
     throw new UsageError('give --max-tokens or --max-completion-tokens, not both');
   }
+  const cacheModes = [
+    !opts.cache && '--no-cache',
+    opts.refresh && '--refresh',
+    opts.cacheOnly && '--cache-only',
+  ].filter(Boolean);
+  if (cacheModes.length > 1) throw new UsageError(`give one of ${cacheModes.join(', ')}, not both`);
   if (opts.schema !== undefined && opts.preset !== undefined) {
     throw new UsageError('give --schema or --preset, not both');
   }
@@ -662,6 +717,15 @@ async function buildJob(
     download: opts.download ?? Boolean(provider.downloadUrls),
     dryRun: Boolean(opts.dryRun),
     structured,
+    // The config file (or a profile) can turn the cache off; a flag always wins.
+    cache: opts.refresh
+      ? 'refresh'
+      : opts.cacheOnly
+        ? 'only'
+        : settings.cache?.value === false
+          ? 'off'
+          : 'use',
+    cacheDir,
     prices: settings.prices,
     provider,
     api: {

@@ -12,6 +12,8 @@ export const ExitCode = {
   RATE_LIMIT: 5,
   REJECTED: 6,
   SERVER: 7,
+  /** `--cache-only` and an image with no stored answer. */
+  CACHE_MISS: 8,
   INTERRUPTED: 130,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];

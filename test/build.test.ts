@@ -71,6 +71,7 @@ describe('the start-up bundle', () => {
     ['ajv', /\$dynamicRef/],
     ['mime-db', /application\/vnd\.openxmlformats/],
     ['tinyglobby', /expandDirectories/],
+    ['lmdb', /\(["']lmdb["']\)/],
   ])('holds %s in a lazy chunk only', (_name, signature) => {
     expect(lazy).toMatch(signature);
     expect(all).not.toMatch(signature);

@@ -1,8 +1,10 @@
 /**
- * Answers one image at a time for a run of many: reads and prepares it (a few at a time, in
- * input order), asks the model through one shared client and rate gate, and gives an image that
- * failed for a passing reason, while others succeed, one more round. The synchronous batch uses
- * it for every image; alt-fill for every image a document names, each with its own prompt.
+ * Answers one image at a time for a run of many: reads it, looks its answer up in the cache
+ * (`cached.ts`: a hit needs no decoding, no client and no request), else prepares it (a few at
+ * a time, in input order), asks the model through one shared client and rate gate (identical
+ * images once), stores a whole answer, and gives an image that failed for a passing reason,
+ * while others succeed, one more round. The synchronous batch uses it for every image; alt-fill
+ * for every image a document names, each with its own prompt.
  *
  * Stopping: `stop` ends everything not yet sent (an `InterruptedError` with `notSent`);
  * `inflight` aborts requests already sent.
@@ -14,16 +16,19 @@ import { InterruptedError } from '../errors.js';
 import type { ExpandedInput } from '../input/expand.js';
 import { RateGate } from '../util/rate-gate.js';
 import { Semaphore } from '../util/semaphore.js';
+import type { CacheSession } from './cached.js';
 import {
   askModel,
   buildPayload,
   createClient,
   imageReport,
-  prepareImage,
+  loadImage,
+  prepareLoaded,
   type Answer,
   type Job,
   type RunContext,
 } from './job.js';
+import type { AnswerOrigin } from './outcomes.js';
 
 /** Pause before an image that failed for a passing reason gets its second round. */
 const SECOND_ROUND_DELAY_MS = 2000;
@@ -31,6 +36,8 @@ const SECOND_ROUND_DELAY_MS = 2000;
 const PREPARE_AT_ONCE = 4;
 
 export interface AskerOptions {
+  /** The run's answer cache. */
+  cache: CacheSession;
   /** Once aborted, nothing new is read, prepared or sent. */
   stop: AbortSignal;
   /** Aborts the requests in flight. */
@@ -52,9 +59,16 @@ export interface AskOptions {
   since: number;
 }
 
+/** An answer, and how it came (from the cache, or another image's identical request). */
+export interface Answered {
+  answer: Answer;
+  origin: AnswerOrigin;
+}
+
 export class Asker {
   readonly gate: RateGate;
-  private readonly client: ApiClient;
+  /** Made on first need (a download, or a miss): a run answered from the cache makes none. */
+  private client: Promise<ApiClient> | undefined;
   private readonly preparing = new Semaphore(PREPARE_AT_ONCE);
   private lastSuccessAt = -Infinity;
 
@@ -72,7 +86,14 @@ export class Asker {
         opts.onPause?.(ms);
       },
     });
-    this.client = createClient(job, ctx, { gate: this.gate, connections: job.concurrency });
+  }
+
+  private clientNow(): Promise<ApiClient> {
+    this.client ??= createClient(this.job, this.ctx, {
+      gate: this.gate,
+      connections: this.job.concurrency,
+    });
+    return this.client;
   }
 
   /** Whether the run stopped (a call, read anew each time: it changes while this awaits). */
@@ -85,23 +106,51 @@ export class Asker {
     return this.gate.active;
   }
 
-  /** Reads, prepares and asks for one image; throws what stopped it. */
-  async answer(input: ExpandedInput, opts: AskOptions): Promise<Answer> {
+  /** Reads, looks up, prepares and asks for one image; throws what stopped it. */
+  async answer(input: ExpandedInput, opts: AskOptions): Promise<Answered> {
     const { job, ctx } = this;
     const stopped = (): InterruptedError =>
       new InterruptedError('stopped before the request was sent', { notSent: true });
     if (this.isStopped()) throw stopped();
-    const image = await this.preparing.run(() => prepareImage(input.arg, job, ctx, this.client));
-    ctx.reporter.debug(imageReport(job, image));
-    // Prepared ahead, but the run stopped meanwhile: it was never sent.
-    if (this.isStopped()) throw stopped();
-    const payload = buildPayload(
-      opts.prompt === undefined ? job : { ...job, prompt: opts.prompt },
-      [image.source],
+    const downloads = input.arg.kind === 'url' && job.download;
+    const loaded = await this.preparing.run(async () =>
+      loadImage(input.arg, job, ctx, downloads ? await this.clientNow() : undefined),
     );
+    const cache = this.opts.cache;
+    const key = cache.keyFor([loaded], opts.prompt);
+    const hit = cache.lookup(key, input.name);
+    if (hit) {
+      opts.started?.();
+      return { answer: hit.answer, origin: { cached: true, askedAt: hit.askedAt } };
+    }
+    const { answer, shared } = await cache.once(
+      key,
+      async () => {
+        const image = await this.preparing.run(() => prepareLoaded(loaded, job, ctx));
+        ctx.reporter.debug(imageReport(job, image));
+        // Prepared ahead, but the run stopped meanwhile: it was never sent.
+        if (this.isStopped()) throw stopped();
+        const payload = buildPayload(
+          opts.prompt === undefined ? job : { ...job, prompt: opts.prompt },
+          [image.source],
+        );
+        return this.ask(input, payload, opts);
+      },
+      opts.started,
+    );
+    return { answer, origin: shared ? { cached: true } : {} };
+  }
+
+  private async ask(
+    input: ExpandedInput,
+    payload: ReturnType<typeof buildPayload>,
+    opts: AskOptions,
+  ): Promise<Answer> {
+    const { job, ctx } = this;
+    const client = await this.clientNow();
     const ask = async (): Promise<Answer> => {
       try {
-        return await askModel(job, ctx, this.client, payload, input.name, {
+        return await askModel(job, ctx, client, payload, input.name, {
           signal: this.opts.inflight,
           stop: this.opts.stop,
         });
@@ -136,6 +185,6 @@ export class Asker {
   /** Stops the gate (and its timer) and closes the connections. */
   async close(): Promise<void> {
     this.gate.close();
-    await this.client.close();
+    await (await this.client?.catch(() => undefined))?.close();
   }
 }

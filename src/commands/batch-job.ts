@@ -49,9 +49,9 @@ export interface Engine {
  * The batch engine of the run's provider and base URL: the same key, key header, proxy and
  * timeout as its chat requests. Throws a `UsageError` for a provider that has none for images.
  */
-export function openEngine(job: Job, ctx: RunContext): Engine {
+export async function openEngine(job: Job, ctx: RunContext): Promise<Engine> {
   const target = batchTarget(job.provider, job.api.baseUrl);
-  const client = createClient(
+  const client = await createClient(
     { ...job, api: { ...job.api, baseUrl: target.baseUrl, query: target.query } },
     ctx,
     { connections: 2 },

@@ -133,7 +133,7 @@ export async function jobCommand(
   const store = jobStore(ctx);
   const record = await store.read(id);
   if (record.kind === 'file' && action === 'status') return fileStatus(record, job, ctx);
-  const engine = openEngine(job, ctx);
+  const engine = await openEngine(job, ctx);
   try {
     checkSameServer(record, engine);
     switch (action) {
@@ -307,7 +307,7 @@ async function retry(
   }
   let added = 0;
   if (retriable.length > 0) {
-    const chat = run.download ? createClient(run, ctx) : undefined;
+    const chat = run.download ? await createClient(run, ctx) : undefined;
     try {
       const shards = await addRetryRound(
         record,

@@ -282,7 +282,7 @@ export async function submitRun(
   const file = mode.kind === 'file' ? path.resolve(deps.cwd, mode.path) : undefined;
   checkModel(job, file ? '--batch-file' : '--batch-api');
   // Before any image is read: a provider without a batch engine for images is refused here.
-  const engine = file ? undefined : openEngine(job, ctx);
+  const engine = file ? undefined : await openEngine(job, ctx);
   try {
     const target = engine?.target ?? offlineTarget(job);
     const limits = withOverrides(target.limits, opts);
@@ -304,7 +304,7 @@ export async function submitRun(
           writeIds: false,
         };
     const tally = newTally();
-    const chat: ApiClient | undefined = job.download ? createClient(job, ctx) : undefined;
+    const chat: ApiClient | undefined = job.download ? await createClient(job, ctx) : undefined;
     let written: Awaited<ReturnType<typeof writeJobFiles>>;
     try {
       written = await writeJobFiles(

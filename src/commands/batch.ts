@@ -22,6 +22,7 @@ import { Progress } from '../ui/progress.js';
 import { Turnstile } from '../util/ordered.js';
 import { runPool } from '../util/pool.js';
 import { Asker } from './asker.js';
+import { CacheSession } from './cached.js';
 import { forImage, type Job, type RunContext } from './job.js';
 import { Outcomes, type Save } from './outcomes.js';
 
@@ -64,7 +65,9 @@ export async function runBatch(
     graceTimer = undefined;
     inflight.abort(new InterruptedError());
   };
-  const asker = new Asker(job, ctx, {
+  const cache = await CacheSession.open(job, ctx);
+  const asker: Asker = new Asker(job, ctx, {
+    cache,
     stop: stopping.signal,
     inflight: inflight.signal,
     onPause: () => progress.tick(),
@@ -155,14 +158,14 @@ export async function runBatch(
     }
     const t0 = deps.now();
     try {
-      const answer = await asker.answer(input, {
+      const { answer, origin } = await asker.answer(input, {
         since: t0,
         // Queue for the server in input order, whichever image finished preparing first.
         ready: () => turnstile.wait(index),
         started: () => turnstile.pass(index),
       });
-      state.rateLimitedInARow = 0;
-      await outcomes.succeed(input, index, answer, deps.now() - t0);
+      if (!origin.cached) state.rateLimitedInARow = 0;
+      await outcomes.succeed(input, index, answer, deps.now() - t0, origin);
     } catch (error) {
       if (error instanceof InterruptedError && error.notSent) {
         // Stopped (Ctrl-C, a rejected key, a rate limit) before it was sent.
@@ -205,6 +208,7 @@ export async function runBatch(
     outcomes.close();
     progress.stop();
     await asker.close();
+    await cache.close();
   }
 
   outcomes.report(deps.now() - started);

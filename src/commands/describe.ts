@@ -12,6 +12,9 @@ import { AnswerWriter } from '../render/text.js';
 import { costOf } from '../pricing.js';
 import { isCI } from '../ui/colors.js';
 import { startSpinner } from '../ui/spinner.js';
+import type { ApiClient } from '../api/client.js';
+import { CacheSession } from './cached.js';
+import { cachedNotice, type AnswerOrigin } from './outcomes.js';
 import {
   askModel,
   BATCH_MAX_WAIT_MS,
@@ -21,9 +24,10 @@ import {
   createClient,
   forImage,
   imageReport,
+  loadImage,
   modelOf,
   oneRequestInputs,
-  prepareImage,
+  prepareLoaded,
   reportUsage,
   SINGLE_MAX_WAIT_MS,
   type Answer,
@@ -59,7 +63,7 @@ export async function describe(job: Job, ctx: RunContext): Promise<number> {
 
 /** Local servers serve whatever model they loaded: ask which (GET /models). */
 async function askServerForModel(job: Job, ctx: RunContext): Promise<string> {
-  const client = createClient(job, ctx, { connections: 1 });
+  const client = await createClient(job, ctx, { connections: 1 });
   try {
     const models = await client.listModels(ctx.deps.interrupt);
     const model = models[0];
@@ -74,25 +78,54 @@ async function askServerForModel(job: Job, ctx: RunContext): Promise<string> {
   }
 }
 
-/** All inputs in one request (the usual case: one image). */
+/**
+ * All inputs in one request (the usual case: one image). Its answer is looked up in the cache
+ * first: a hit is printed with no request, no client and no image decoder loaded.
+ */
 async function describeTogether(job: Job, ctx: RunContext, args: ImageArg[]): Promise<number> {
-  const { deps, reporter } = ctx;
+  const { reporter } = ctx;
   const name = args.map((a) => a.name).join(', ');
-  const client = createClient(job, ctx, { connections: 1 });
-  let images: PreparedImage[];
+  const cache = await CacheSession.open(job, ctx);
   try {
-    images = await Promise.all(args.map((arg) => prepareImage(arg, job, ctx, client)));
-  } catch (error) {
-    await client.close();
-    throw error;
+    const needsClient = job.download && args.some((a) => a.kind === 'url');
+    let client = needsClient ? await createClient(job, ctx, { connections: 1 }) : undefined;
+    try {
+      const loaded = await Promise.all(args.map((arg) => loadImage(arg, job, ctx, client)));
+      const key = cache.keyFor(loaded);
+      const hit = cache.lookup(key, name);
+      if (hit) {
+        printAnswer(job, ctx, name, hit.answer, 0, { cached: true, askedAt: hit.askedAt });
+        return ExitCode.OK;
+      }
+      const images = await Promise.all(loaded.map((image) => prepareLoaded(image, job, ctx)));
+      for (const image of images) reporter.debug(imageReport(job, image));
+      checkRequestSize(images, job.original);
+      client ??= await createClient(job, ctx, { connections: 1 });
+      const answer = await ask(job, ctx, client, name, images);
+      cache.put(key, answer.answer);
+      printAnswer(job, ctx, name, answer.answer, answer.ms, {}, answer.streamed);
+      return ExitCode.OK;
+    } finally {
+      await client?.close();
+    }
+  } finally {
+    await cache.close();
   }
-  for (const image of images) reporter.debug(imageReport(job, image));
-  checkRequestSize(images, job.original);
+}
+
+/** Asks for the answer, streaming it to stdout as it comes when it is plain text. */
+async function ask(
+  job: Job,
+  ctx: RunContext,
+  client: ApiClient,
+  name: string,
+  images: PreparedImage[],
+): Promise<{ answer: Answer; ms: number; streamed: AnswerWriter | undefined }> {
+  const { deps, reporter } = ctx;
   const payload = buildPayload(
     job,
     images.map((i) => i.source),
   );
-
   const spinnerOn = Boolean(deps.stderr.isTTY) && !job.quiet && !job.json && !isCI(deps.env);
   const spinner = await startSpinner(
     deps.stderr,
@@ -132,26 +165,43 @@ async function describeTogether(job: Job, ctx: RunContext, args: ImageArg[]): Pr
   } finally {
     spinner.stop();
     reporter.beforeWrite = undefined;
-    await client.close();
   }
+  return { answer, ms: deps.now() - started, streamed: live ? writer : undefined };
+}
 
+/**
+ * The answer on stdout (or its JSON record), its warnings, and its usage and cost on stderr;
+ * for an answer from the cache, one line saying so instead of usage.
+ */
+function printAnswer(
+  job: Job,
+  ctx: RunContext,
+  name: string,
+  answer: Answer,
+  ms: number,
+  origin: AnswerOrigin,
+  streamed?: AnswerWriter,
+): void {
+  const { deps, reporter } = ctx;
   const model = answer.completion.model ?? modelOf(job);
-  const cost = answer.usage ? costOf(answer.usage, model, job.prices) : undefined;
+  const cost = answer.usage && !origin.cached ? costOf(answer.usage, model, job.prices) : undefined;
   if (job.json) {
     const record = successRecord(
       name,
       0,
-      { ...answer, cost: cost?.usd },
+      { ...answer, cost: origin.cached ? 0 : cost?.usd },
       modelOf(job),
-      deps.now() - started,
+      ms,
     );
+    if (origin.cached) record.cached = true;
     deps.stdout.write(jsonLine(record));
   } else {
+    const writer = streamed ?? new AnswerWriter(deps.stdout, Boolean(deps.stdout.isTTY));
     // A streamed refusal arrives as `delta.refusal`, not as text: print it as --no-stream does.
-    if (!live || !writer.started) writer.write(answer.text);
+    if (!streamed || !writer.started) writer.write(answer.text);
     writer.end();
   }
   for (const warning of completionWarnings(job, name, answer.completion)) reporter.warn(warning);
-  reportUsage(reporter, answer.usage, cost);
-  return ExitCode.OK;
+  if (!origin.cached) reportUsage(reporter, answer.usage, cost);
+  else if (deps.stderr.isTTY) reporter.notice(cachedNotice(origin.askedAt));
 }

@@ -3,7 +3,7 @@
  * path (`describe.ts`) and the batch path (`batch.ts`) share: turning an image argument into
  * an `ImageSource`, building the payload, making the client.
  */
-import { ApiClient, type CompleteOptions, type Gate } from '../api/client.js';
+import type { ApiClient, CompleteOptions, Gate } from '../api/client.js';
 import { buildChatRequest, type ChatRequestPayload, type ImageSource } from '../api/request.js';
 import type { Completion, ImageDetail, Usage } from '../api/types.js';
 import type { Price } from '../config.js';
@@ -72,6 +72,13 @@ export interface Job {
   dryRun: boolean;
   /** `--schema` or `--preset`. */
   structured: StructuredSpec | undefined;
+  /**
+   * The answer cache: `use` (look up, store), `off` (--no-cache, or `"cache": false`),
+   * `refresh` (ask again, replace), `only` (--cache-only: never ask).
+   */
+  cache: 'use' | 'off' | 'refresh' | 'only';
+  /** Where the cache lives (--cache-dir, or $XDG_CACHE_HOME/describe-image). */
+  cacheDir: string;
   /** Config prices over the built-in ones. */
   prices: Record<string, Price>;
   provider: Provider;
@@ -101,11 +108,13 @@ export const SINGLE_MAX_WAIT_MS = 60_000;
 /** `--max-wait`'s default for a batch, whose whole pool waits out a rate limit. */
 export const BATCH_MAX_WAIT_MS = 600_000;
 
-export function createClient(
+export async function createClient(
   job: Job,
   ctx: RunContext,
   extra: { gate?: Gate; connections?: number } = {},
-): ApiClient {
+): Promise<ApiClient> {
+  // Loaded when a request is to be made: a run answered from the cache never loads undici.
+  const { ApiClient } = await import('../api/client.js');
   const env = ctx.deps.env;
   const proxy = {
     http: env.HTTP_PROXY ?? env.http_proxy ?? '',
@@ -169,21 +178,53 @@ export async function prepareImage(
   ctx: RunContext,
   client: ApiClient | undefined,
 ): Promise<PreparedImage> {
-  let bytes: ImageBytes;
+  return prepareLoaded(await loadImage(arg, job, ctx, client), job, ctx);
+}
+
+/**
+ * An image argument with its bytes read (a file, standard input, a data URL, or a URL fetched
+ * with --download), not yet prepared; or a URL passed through as it is.
+ */
+export type LoadedImage =
+  | { name: string; url: string; bytes?: undefined }
+  | { name: string; bytes: ImageBytes; url?: undefined };
+
+/** Reads an image's bytes (or downloads them with --download), checked to be an image. */
+export async function loadImage(
+  arg: ImageArg,
+  job: Job,
+  ctx: RunContext,
+  client: ApiClient | undefined,
+): Promise<LoadedImage> {
   if (arg.kind === 'url') {
-    if (!job.download || !client)
-      return { name: arg.name, source: { url: arg.url }, prepared: undefined };
+    if (!job.download || !client) return { name: arg.name, url: arg.url };
     const data = await client.download(arg.url, {
       signal: ctx.deps.interrupt,
       maxBytes: MAX_DOWNLOAD_BYTES,
     });
     const format = await checkImageBytes(arg.name, data, { path: new URL(arg.url).pathname });
-    bytes = { name: arg.name, data, format, mime: MIME_BY_FORMAT[format] };
-  } else {
-    bytes = await readImage(arg, ctx.deps.cwd, ctx.deps.stdin, ctx.deps.interrupt);
+    return {
+      name: arg.name,
+      bytes: { name: arg.name, data, format, mime: MIME_BY_FORMAT[format] },
+    };
+  }
+  return {
+    name: arg.name,
+    bytes: await readImage(arg, ctx.deps.cwd, ctx.deps.stdin, ctx.deps.interrupt),
+  };
+}
+
+/** Prepares loaded bytes for sending (see `input/prepare.ts`); a URL passes through. */
+export async function prepareLoaded(
+  image: LoadedImage,
+  job: Job,
+  ctx: RunContext,
+): Promise<PreparedImage> {
+  if (image.bytes === undefined) {
+    return { name: image.name, source: { url: image.url }, prepared: undefined };
   }
   const prepared = await prepareBytes(
-    bytes,
+    image.bytes,
     {
       detail: job.detail,
       model: modelOf(job),
@@ -195,7 +236,7 @@ export async function prepareImage(
     () => ctx.deps.now(),
   );
   for (const note of prepared.notes) ctx.reporter.notice(note);
-  return { name: arg.name, source: { mime: prepared.mime, data: prepared.data }, prepared };
+  return { name: image.name, source: { mime: prepared.mime, data: prepared.data }, prepared };
 }
 
 /** Most bytes of images in one request (OpenAI: 50 MB). */
@@ -250,6 +291,8 @@ export interface Answer {
   text: string;
   /** Token usage of every request the answer took (a structured answer may take two). */
   usage: Usage | undefined;
+  /** A structured answer's value as it passed its schema (what the cache stores). */
+  value?: unknown;
 }
 
 /**
@@ -278,7 +321,7 @@ export async function askModel(
     const checked = await checkAnswer(spec, completion.text);
     if (checked.ok) {
       const shown = presentAnswer(spec, checked.value, Boolean(ctx.deps.stdout.isTTY));
-      return { completion, json: shown.json, text: shown.text, usage };
+      return { completion, json: shown.json, text: shown.text, usage, value: checked.value };
     }
     if (attempt >= 2) throw mismatch(name, checked.problem);
     ctx.reporter.notice(`${name}: ${checked.problem}; asking once more`);

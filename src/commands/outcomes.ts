@@ -238,8 +238,8 @@ export class Outcomes {
     if (!this.opts.multiple && stats.lastAnswer) {
       // One image: as a single run shows it.
       const last = stats.lastAnswer;
-      if (last.cached.cached) reporter.notice(cachedNotice(this.job, last.cached));
-      else reportUsage(reporter, last.usage, last.cost);
+      if (!last.cached.cached) reportUsage(reporter, last.usage, last.cost);
+      else if (this.ctx.deps.stderr.isTTY) reporter.notice(cachedNotice(last.cached.askedAt));
     } else if (this.opts.multiple || stats.stopReason) {
       for (const line of formatSummary(stats)) {
         if (line.important) reporter.line(line.text);
@@ -268,11 +268,10 @@ export class Outcomes {
   }
 }
 
-function cachedNotice(job: Job, origin: AnswerOrigin): string {
+/** The line a terminal gets for an answer from the cache (no usage line: nothing was used). */
+export function cachedNotice(askedAt: number | undefined): string {
   const when =
-    origin.askedAt === undefined
-      ? ''
-      : ` (asked ${new Date(origin.askedAt).toISOString().slice(0, 10)})`;
+    askedAt === undefined ? '' : ` (asked ${new Date(askedAt).toISOString().slice(0, 10)})`;
   return `answer from the cache${when}: no request made; --refresh asks again`;
 }
 

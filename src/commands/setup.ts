@@ -4,7 +4,7 @@
  * each comes from, the key redacted to its last four characters, the host it goes to, and
  * URLs without their secrets.
  */
-import { redactKey, type Settings } from '../config.js';
+import { redactKey, type Settings, type Sourced } from '../config.js';
 import type { LoadedConfig } from '../config-file.js';
 import { saveKey } from '../config-file.js';
 import type { InStream } from '../deps.js';
@@ -88,7 +88,11 @@ function hostOf(text: string): string | undefined {
   }
 }
 
-export function configRows(settings: Settings, loaded: LoadedConfig): Row[] {
+export function configRows(
+  settings: Settings,
+  loaded: LoadedConfig,
+  cacheDir: Sourced<string>,
+): Row[] {
   const provider = PROVIDERS[settings.provider.value];
   const rows: Row[] = [
     {
@@ -158,6 +162,12 @@ export function configRows(settings: Settings, loaded: LoadedConfig): Row[] {
   const prices = Object.keys(settings.prices);
   if (prices.length > 0)
     rows.push({ setting: 'prices', value: prices.join(', '), source: 'config file' });
+  const cacheOff = settings.cache?.value === false;
+  rows.push({
+    setting: 'cache',
+    value: cacheOff ? 'off' : `on, ${cacheDir.value}`,
+    source: cacheOff ? (settings.cache?.source ?? '') : cacheDir.source,
+  });
   return rows;
 }
 
@@ -165,9 +175,10 @@ export function printConfig(
   settings: Settings,
   loaded: LoadedConfig,
   json: boolean,
+  cacheDir: Sourced<string>,
   ctx: RunContext,
 ): number {
-  const rows = configRows(settings, loaded);
+  const rows = configRows(settings, loaded, cacheDir);
   if (json) {
     const out: Record<string, { value: string | number | undefined; source: string }> = {};
     for (const row of rows) out[row.setting] = { value: row.value, source: row.source };

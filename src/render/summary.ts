@@ -117,6 +117,18 @@ export function formatSummary(stats: BatchStats): SummaryLine[] {
   let usage = `tokens: ${formatCount(stats.promptTokens)} in · ${formatCount(stats.completionTokens)} out · ${formatCount(tokens)} total`;
   if (stats.cost > 0) usage += ` · cost ${stats.costKnown ? '~' : '≥ '}${formatUsd(stats.cost)}`;
   lines.push({ text: [{ text: usage, style: 'dim' }], important: false });
+  if (stats.cached > 0) {
+    const saved = stats.saved > 0 ? ` · ~${formatUsd(stats.saved)} saved` : '';
+    lines.push({
+      text: [
+        {
+          text: `cache: ${formatCount(stats.cached)} answer${stats.cached === 1 ? '' : 's'} from the cache, no request made${saved}`,
+          style: 'dim',
+        },
+      ],
+      important: false,
+    });
+  }
   const done = stats.succeeded + stats.failed;
   lines.push({
     text: [

@@ -56,18 +56,25 @@ export function formatAnswer(text: string, sanitize: boolean): string {
   return out;
 }
 
-const number = new Intl.NumberFormat('en-US');
+// Made on first use: the first Intl.NumberFormat costs ~15 ms (ICU), which an answer printed
+// from the cache, with no usage line, need not pay.
+let number: Intl.NumberFormat | undefined;
 
 /** `tokens: 1,250 in · 89 out · 1,339 total` */
 export function formatUsage(usage: Usage): string {
   // Some servers (older llama.cpp) leave total_tokens out.
   const total =
     (usage.total_tokens as number | undefined) ?? usage.prompt_tokens + usage.completion_tokens;
-  return `tokens: ${number.format(usage.prompt_tokens)} in · ${number.format(usage.completion_tokens)} out · ${number.format(total)} total`;
+  return `tokens: ${numberFormat().format(usage.prompt_tokens)} in · ${numberFormat().format(usage.completion_tokens)} out · ${numberFormat().format(total)} total`;
+}
+
+function numberFormat(): Intl.NumberFormat {
+  number ??= new Intl.NumberFormat('en-US');
+  return number;
 }
 
 export function formatCount(n: number): string {
-  return number.format(n);
+  return numberFormat().format(n);
 }
 
 /** `==> NAME <==`, as head and tail head each file. */

@@ -47,6 +47,8 @@ function job(): Job {
     timeoutMs: 120_000,
     retries: 2,
     maxWaitMs: undefined,
+    cache: 'use',
+    cacheDir: '/tmp/describe-image-test-cache',
     concurrency: 4,
     rpm: undefined,
     filesFrom: undefined,

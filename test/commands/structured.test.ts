@@ -69,6 +69,8 @@ function job(over: Partial<Job> = {}): Job {
     timeoutMs: 10_000,
     retries: 0,
     maxWaitMs: undefined,
+    cache: 'off',
+    cacheDir: '/tmp/describe-image-test-cache',
     concurrency: 1,
     rpm: undefined,
     filesFrom: undefined,

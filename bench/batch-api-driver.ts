@@ -66,7 +66,7 @@ async function prepare(dir: string, out: string, how: string): Promise<void> {
   if (how === 'SYNC') {
     let bytes = 0;
     for await (const input of prepared(dir)) {
-      if ('failed' in input.payload) continue;
+      if (!('body' in input.payload)) continue;
       const body = encodeBody(input.payload);
       for (const chunk of body.chunks()) bytes += chunk.length;
       count++;

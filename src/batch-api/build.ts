@@ -20,8 +20,11 @@ export interface JobInput {
   index: number;
   /** Name, path, URL and resume key, as the map keeps them (`custom_id` is added here). */
   image: Omit<MapEntry, 'custom_id' | 'index'>;
-  /** The body the synchronous call would send (`buildPayload`), or why there is none. */
-  payload: ChatRequestPayload | { failed: { code: number; message: string } };
+  /**
+   * The body the synchronous call would send (`buildPayload`); or why there is none: its
+   * failure, or its answer is in the cache.
+   */
+  payload: ChatRequestPayload | { failed: { code: number; message: string } } | { cached: true };
 }
 
 export interface WriteOptions {
@@ -69,6 +72,10 @@ export async function writeJobFiles(
       const entry: MapEntry = { custom_id: customId, index: input.index, ...input.image };
       if ('failed' in input.payload) {
         await map?.add({ ...entry, failed: input.payload.failed });
+        continue;
+      }
+      if ('cached' in input.payload) {
+        await map?.add({ ...entry, cached: true });
         continue;
       }
       try {

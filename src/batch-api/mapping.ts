@@ -28,6 +28,10 @@ export interface MapEntry {
    * failure, reported with the results in its place, as a synchronous run reports it.
    */
   failed?: { code: number; message: string };
+  /** The answer cache's key for its request (to store the answer the batch brings). */
+  cache_key?: string;
+  /** Answered from the cache at submission: no request was sent for it. */
+  cached?: boolean;
 }
 
 /** First line of a map file. */

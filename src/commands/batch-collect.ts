@@ -43,6 +43,7 @@ import {
   type Engine,
 } from './batch-job.js';
 import { forImage, type Answer, type Job, type RunContext } from './job.js';
+import { CacheSession } from './cached.js';
 import { Outcomes, type Save } from './outcomes.js';
 import { checkAnswer, presentAnswer } from './structured.js';
 
@@ -62,7 +63,7 @@ export async function waitAndCollect(
   opts: CollectOptions,
 ): Promise<number> {
   const { deps, reporter } = ctx;
-  if (!record.shards.some((s) => s.batchId !== undefined)) {
+  if (record.shards.length > 0 && !record.shards.some((s) => s.batchId !== undefined)) {
     throw new UsageError(
       `job ${record.id} has no batch submitted yet; describe-image --job ${record.id} --retry-failed submits it`,
     );
@@ -164,6 +165,11 @@ async function writeResults(
   });
   const stats = outcomes.stats;
   const tty = Boolean(deps.stdout.isTTY);
+  // Collecting asks nothing: the cache gives the answers it holds and takes the batch's.
+  const cache = await CacheSession.open(
+    { ...job, cache: job.cache === 'off' ? 'off' : 'use' },
+    ctx,
+  );
   let next = 0;
   let cancelled = 0;
   let pending = 0;
@@ -175,6 +181,20 @@ async function writeResults(
       stats.total++;
       const input = inputOf(entry);
       if (await outcomes.skip(input, entry.index)) continue;
+      // Answered from the cache at submission, or since (an answer beats a failure).
+      const hit =
+        outcome?.kind === 'answered' ? undefined : cache.lookup(entry.cache_key, input.name);
+      if (hit) {
+        await outcomes.succeed(input, entry.index, hit.answer, 0, {
+          cached: true,
+          askedAt: hit.askedAt,
+        });
+        continue;
+      }
+      if (!outcome && entry.cached) {
+        outcomes.fail(input, entry.index, cacheLost(input.name), 0);
+        continue;
+      }
       if (!outcome && entry.failed) {
         const error = new DescribeImageError(entry.failed.message, entry.failed.code as Code);
         outcomes.fail(input, entry.index, error, 0, opts.reported);
@@ -192,16 +212,20 @@ async function writeResults(
         continue;
       }
       const answer = await answerOf(job, input.name, found.completion, tty);
-      if (answer instanceof SchemaMismatchError) outcomes.fail(input, entry.index, answer, 0);
-      else
-        await outcomes.succeed(input, entry.index, answer, 0, {
-          batchId,
-          priceFactor: source.priceFactor,
-        });
+      if (answer instanceof SchemaMismatchError) {
+        outcomes.fail(input, entry.index, answer, 0);
+        continue;
+      }
+      cache.put(entry.cache_key, answer);
+      await outcomes.succeed(input, entry.index, answer, 0, {
+        batchId,
+        priceFactor: source.priceFactor,
+      });
     }
     for (; next < (source.inputs ?? 0); next++) leftOut(outcomes, next);
   } finally {
     outcomes.close();
+    await cache.close();
   }
   outcomes.report(deps.now() - opts.startedAt);
   if (table.unknownCount > 0)
@@ -227,6 +251,14 @@ async function writeResults(
     ]);
   const code = outcomes.exitCode;
   return code === ExitCode.OK && cancelled + pending > 0 ? CANCELLED_EXIT : code;
+}
+
+/** An image whose answer was in the cache at submission, and is not any more. */
+function cacheLost(name: string): DescribeImageError {
+  return new DescribeImageError(
+    `${name}: its answer was in the cache when the job was submitted, and is not any more; --retry-failed asks for it`,
+    ExitCode.CACHE_MISS,
+  );
 }
 
 /** An image left out of the job at submission: counted as skipped, as `--resume` counts it. */
@@ -267,7 +299,13 @@ export async function answerOf(
   if (!checked.ok)
     return new SchemaMismatchError(`${name}: ${checked.problem} (--retry-failed asks again)`);
   const shown = presentAnswer(spec, checked.value, tty);
-  return { completion, json: shown.json, text: shown.text, usage: completion.usage };
+  return {
+    completion,
+    json: shown.json,
+    text: shown.text,
+    usage: completion.usage,
+    value: checked.value,
+  };
 }
 
 /**

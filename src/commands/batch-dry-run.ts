@@ -26,7 +26,7 @@ import {
   planRun,
   reportLeftOut,
 } from './batch-submit.js';
-import { dryPrepare } from './dry-run.js';
+import { dryLoad } from './dry-run.js';
 import { imageReport, modelOf, type Job, type RunContext } from './job.js';
 import type { Save } from './outcomes.js';
 
@@ -49,12 +49,12 @@ export async function batchDryRun(
   const tally = newTally();
   const totals = { requests: 0, imageTokens: 0, tokensKnown: true };
   for await (const input of jobInputs(job, ctx, await planRun(job, ctx), {
-    prepare: (arg) => dryPrepare(arg, job, ctx),
+    load: (arg) => dryLoad(arg, job, ctx),
     openJobs,
     saves,
     tally,
   })) {
-    if ('failed' in input.payload) continue;
+    if (!('body' in input.payload)) continue;
     const customId = customIdFor('dry-run', input.index);
     const line = encodeLine(customId, target.lineUrl, input.payload);
     if (!planner.fits(line.length)) {

@@ -31,7 +31,8 @@ import {
   type Engine,
 } from './batch-job.js';
 import { jobInputs, newTally, noteFailure, reportLeftOut } from './batch-submit.js';
-import { createClient, prepareImage, type Job, type RunContext } from './job.js';
+import { CacheSession } from './cached.js';
+import { createClient, loadImage, type Job, type RunContext } from './job.js';
 import type { Save } from './outcomes.js';
 
 /** `--jobs`: one line (or JSON object) per job, oldest first, from the records alone. */
@@ -308,12 +309,15 @@ async function retry(
   let added = 0;
   if (retriable.length > 0) {
     const chat = run.download ? await createClient(run, ctx) : undefined;
+    // An image answered since (by a synchronous run, say) is not asked again.
+    const cache = await CacheSession.open(run, ctx);
     try {
       const shards = await addRetryRound(
         record,
         await store.jobDir(record.id),
         jobInputs(run, ctx, planOf(retriable), {
-          prepare: (arg) => prepareImage(arg, run, ctx, chat),
+          load: (arg) => loadImage(arg, run, ctx, chat),
+          cache: { session: cache, lookup: true },
           openJobs: undefined,
           saves: [],
           tally,
@@ -328,6 +332,7 @@ async function retry(
       added = shards.reduce((sum, s) => sum + s.requests, 0);
     } finally {
       await chat?.close();
+      await cache.close();
     }
     reportLeftOut(run, ctx, tally);
     record.collectedAt = undefined;

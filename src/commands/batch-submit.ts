@@ -59,12 +59,15 @@ import {
   forImage,
   imageReport,
   modelOf,
-  prepareImage,
+  loadImage,
+  prepareLoaded,
+  type LoadedImage,
   type Job,
   type PreparedImage,
   type RunContext,
 } from './job.js';
 import type { Save } from './outcomes.js';
+import { CacheSession } from './cached.js';
 
 /** Images read and prepared at the same time (as a synchronous batch does). */
 const PREPARE_AT_ONCE = 4;
@@ -83,14 +86,21 @@ export interface Tally {
   done: number;
   /** Left out: already in an unfinished job with the same settings (job id → images). */
   inJobs: Map<string, number>;
+  /** Not sent: answered from the cache (their answers come with the job's results). */
+  cached: number;
 }
 
 /** One request of the run, with what preparation did (for `--dry-run`'s report). */
 export type PreparedInput = JobInput & { prepared: PreparedImage | undefined };
 
 export interface InputOptions {
-  /** How an image is read and prepared (a dry run fetches nothing). */
-  prepare: (arg: ImageArg) => Promise<PreparedImage>;
+  /** How an image is read (a dry run fetches nothing). */
+  load: (arg: ImageArg) => Promise<LoadedImage>;
+  /**
+   * The run's answer cache: each request's key goes into the map (to store the answer the
+   * batch brings), and with `lookup`, an image whose answer is there is not sent.
+   */
+  cache?: { session: CacheSession; lookup: boolean } | undefined;
   /** Images of unfinished jobs with the same settings (resume key → job id). */
   openJobs: Map<string, string> | undefined;
   saves: readonly Save[];
@@ -100,7 +110,14 @@ export interface InputOptions {
 }
 
 export function newTally(): Tally {
-  return { seen: 0, unprepared: 0, firstFailure: undefined, done: 0, inJobs: new Map() };
+  return {
+    seen: 0,
+    unprepared: 0,
+    firstFailure: undefined,
+    done: 0,
+    inJobs: new Map(),
+    cached: 0,
+  };
 }
 
 /** The run's input planned as a synchronous run plans it. */
@@ -137,14 +154,19 @@ export async function* jobInputs(
       return undefined;
     }
     try {
-      const image = await opts.prepare(input.arg);
-      ctx.reporter.debug(imageReport(job, image));
-      return {
-        index,
-        image: mapImage(input),
-        payload: buildPayload(job, [image.source]),
-        prepared: image,
+      const loaded = await opts.load(input.arg);
+      const cacheKey = opts.cache?.session.keyFor([loaded]);
+      const image = {
+        ...mapImage(input),
+        ...(cacheKey === undefined ? {} : { cache_key: cacheKey }),
       };
+      if (opts.cache?.lookup && opts.cache.session.lookup(cacheKey, input.name)) {
+        tally.cached++;
+        return { index, image, payload: { cached: true }, prepared: undefined };
+      }
+      const prepared = await prepareLoaded(loaded, job, ctx);
+      ctx.reporter.debug(imageReport(job, prepared));
+      return { index, image, payload: buildPayload(job, [prepared.source]), prepared };
     } catch (error) {
       if (error instanceof InterruptedError || ctx.deps.interrupt.aborted) throw error;
       const failure = forImage(input.name, error);
@@ -237,6 +259,10 @@ export function reportLeftOut(job: Job, ctx: RunContext, tally: Tally): void {
     ctx.reporter.notice(
       `skipped ${formatCount(tally.done)} image(s) already done (${job.resume ? `answered in ${job.output ?? ''}` : 'saved'})`,
     );
+  if (tally.cached > 0)
+    ctx.reporter.notice(
+      `${formatCount(tally.cached)} image(s) answered from the cache: not sent (their answers come with the results)`,
+    );
   for (const [id, count] of tally.inJobs)
     ctx.reporter.notice(
       `skipped ${formatCount(count)} image(s) already in job ${id} (same settings); collect it with describe-image --job ${id} --wait`,
@@ -281,6 +307,10 @@ export async function submitRun(
   const { deps, reporter } = ctx;
   const file = mode.kind === 'file' ? path.resolve(deps.cwd, mode.path) : undefined;
   checkModel(job, file ? '--batch-file' : '--batch-api');
+  if (job.cache === 'only')
+    throw new UsageError(
+      `--cache-only asks nothing; it cannot be used with ${file ? '--batch-file' : '--batch-api'}`,
+    );
   // Before any image is read: a provider without a batch engine for images is refused here.
   const engine = file ? undefined : await openEngine(job, ctx);
   try {
@@ -305,11 +335,14 @@ export async function submitRun(
         };
     const tally = newTally();
     const chat: ApiClient | undefined = job.download ? await createClient(job, ctx) : undefined;
+    const cache = await CacheSession.open(job, ctx);
     let written: Awaited<ReturnType<typeof writeJobFiles>>;
     try {
       written = await writeJobFiles(
         jobInputs(job, ctx, plan, {
-          prepare: (arg) => prepareImage(arg, job, ctx, chat),
+          load: (arg) => loadImage(arg, job, ctx, chat),
+          // A file for running by hand holds every request; its results still fill the cache.
+          cache: { session: cache, lookup: !file },
           openJobs,
           saves,
           tally,
@@ -328,10 +361,12 @@ export async function submitRun(
       throw writeError(error, file ?? store.dir);
     } finally {
       await chat?.close();
+      await cache.close();
     }
     reportLeftOut(job, ctx, tally);
     const failed = tally.firstFailure?.code ?? ExitCode.OK;
-    if (written.written === 0) {
+    // A job whose every image is answered from the cache still brings those answers.
+    if (written.written === 0 && tally.cached === 0) {
       if (dir) await store.remove(id);
       else await removeQuietly(where.mapPath);
       if (tally.seen === 0) reporter.warn('no images to describe');
@@ -396,6 +431,16 @@ async function submitRecorded(
 ): Promise<number> {
   const { reporter } = ctx;
   const count = record.shards.length;
+  if (count === 0) {
+    reporter.info(`job ${record.id}: every image was answered from the cache; nothing was sent`);
+    if (!opts.wait) {
+      ctx.deps.stdout.write(`${record.id}\n`);
+      reporter.info(`write the results with: describe-image --job ${record.id} --wait`);
+      return opts.failed;
+    }
+    const { waitAndCollect } = await import('./batch-collect.js');
+    return waitAndCollect(record, job, engine, store, ctx, { saves: opts.saves, reported: true });
+  }
   const flow = {
     ...flowContext(engine, store, ctx),
     onStep: (shard: JobRecord['shards'][number], step: 'uploaded' | 'created') => {

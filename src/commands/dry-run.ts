@@ -19,7 +19,9 @@ import {
   buildPayload,
   checkRequestSize,
   imageReport,
-  prepareImage,
+  loadImage,
+  prepareLoaded,
+  type LoadedImage,
   modelOf,
   oneRequestInputs,
   type Job,
@@ -90,12 +92,15 @@ export async function dryRun(job: Job, ctx: RunContext, plan: InputPlan): Promis
 }
 
 /** An image prepared as a run would, except that a URL to download is named, not fetched. */
-export function dryPrepare(arg: ImageArg, job: Job, ctx: RunContext): Promise<PreparedImage> {
-  if (arg.kind === 'url' && job.download) {
+export async function dryPrepare(arg: ImageArg, job: Job, ctx: RunContext): Promise<PreparedImage> {
+  return prepareLoaded(await dryLoad(arg, job, ctx), job, ctx);
+}
+
+/** An image read as a run reads it, except that a URL to download is named, not fetched. */
+export function dryLoad(arg: ImageArg, job: Job, ctx: RunContext): Promise<LoadedImage> {
+  if (arg.kind === 'url' && job.download)
     ctx.reporter.line(
       `${arg.name}: would be downloaded and sent as bytes (not fetched in a dry run)`,
     );
-    return Promise.resolve({ name: arg.name, source: { url: arg.url }, prepared: undefined });
-  }
-  return prepareImage(arg, job, ctx, undefined);
+  return loadImage(arg, job, ctx, undefined);
 }

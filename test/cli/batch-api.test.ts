@@ -697,3 +697,102 @@ describe('what each command prints, and when it refuses', () => {
     expect([...server.batches.values()][1]?.lines.map((l) => l.customId)).toEqual([`${id}-1`]);
   });
 });
+
+describe('the answer cache', () => {
+  /** A setup whose processes share one answer cache. */
+  async function cached(count: number): Promise<Setup & { cache: string }> {
+    const s = await setup(count);
+    const cache = tempDir();
+    return {
+      ...s,
+      cache,
+      cli: (args, o = {}) => s.cli(args, { ...o, env: { XDG_CACHE_HOME: cache, ...o.env } }),
+    };
+  }
+
+  it("fills the cache with a batch's answers: a synchronous run of the same images then asks nothing", async () => {
+    const { server, dir, names, cli } = await cached(3);
+    const id = (await cli(['.', '--batch-api'])).stdout.trim();
+    server.finish();
+    expect((await cli(['--job', id, '--wait'])).code).toBe(0);
+    const before = server.log.length;
+    // The stand-in has no /chat/completions: any request would fail the run.
+    const sync = await cli(['.', '--json']);
+    expect(sync.code, sync.stderr).toBe(0);
+    const records = jsonLines<Record & { cached?: boolean }>(sync.stdout);
+    for (const [i, r] of records.entries()) {
+      expect(r.text).toBe(await expectedAnswer(dir, names[i]!, id, i));
+      expect(r.cached).toBe(true);
+    }
+    expect(server.log.length).toBe(before);
+  });
+
+  it('--batch-api sends only the images whose answer is not in the cache, and writes the others from it in their place', async () => {
+    const { server, dir, names, cli } = await cached(4);
+    const first = (await cli([...names.slice(1, 3), '--batch-api'])).stdout.trim();
+    server.finish();
+    await cli(['--job', first, '--wait']);
+
+    const r = await cli(['.', '--batch-api', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch('2 image(s) answered from the cache: not sent');
+    const id = r.stdout.trim();
+    const batch = [...server.batches.values()][1];
+    expect(batch?.lines.map((l) => l.customId)).toEqual([`${id}-0`, `${id}-3`]);
+    server.finish();
+    const all = await cli(['--job', id, '--wait', '--json']);
+    expect(all.code, all.stderr).toBe(0);
+    const records = jsonLines<Record & { cached?: boolean }>(all.stdout);
+    expect(records.map((x) => x.image)).toEqual(names);
+    expect(records.map((x) => x.cached ?? false)).toEqual([false, true, true, false]);
+    expect(records.map((x) => (x.cached ? x.cost : x.batch_id))).toEqual([
+      batch?.id,
+      0,
+      0,
+      batch?.id,
+    ]);
+    for (const [i, x] of records.entries()) {
+      const job = i === 1 || i === 2 ? first : id;
+      expect(x.text).toBe(
+        await expectedAnswer(dir, names[i]!, job, i === 1 || i === 2 ? i - 1 : i),
+      );
+    }
+    expect(all.stderr).toMatch('cache: 2 answers from the cache, no request made');
+  });
+
+  it('a job whose every image is in the cache sends nothing and writes the answers at once', async () => {
+    const { server, cli } = await cached(2);
+    const first = (await cli(['.', '--batch-api'])).stdout.trim();
+    server.finish();
+    await cli(['--job', first, '--wait']);
+    const batches = server.batches.size;
+    const r = await cli(['.', '--batch-api', '--wait', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/every image was answered from the cache; nothing was sent/);
+    expect(jsonLines<Record & { cached?: boolean }>(r.stdout).map((x) => x.cached)).toEqual([
+      true,
+      true,
+    ]);
+    expect(server.batches.size).toBe(batches);
+  });
+
+  it('--no-cache sends every image and stores nothing; --cache-only cannot submit', async () => {
+    const { server, cli } = await cached(2);
+    const first = (await cli(['.', '--batch-api'])).stdout.trim();
+    server.finish();
+    await cli(['--job', first, '--wait']);
+    const again = (
+      await cli(['.', '--batch-api', '--no-cache', '-p', 'Another question?'])
+    ).stdout.trim();
+    expect([...server.batches.values()].at(-1)?.lines).toHaveLength(2);
+    server.finish();
+    await cli(['--job', again, '--wait', '--no-cache']);
+    const third = await cli(['.', '--batch-api', '-p', 'Another question?']);
+    expect(third.stderr).not.toMatch(/from the cache/);
+    const only = await cli(['.', '--batch-api', '--cache-only']);
+    expect(only.code).toBe(2);
+    expect(only.stderr).toBe(
+      'describe-image: error: --cache-only asks nothing; it cannot be used with --batch-api\n',
+    );
+  });
+});

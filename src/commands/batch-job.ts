@@ -73,16 +73,16 @@ export function flowContext(engine: Engine, store: JobStore, ctx: RunContext): F
  * A job may only be driven through the server it was submitted to: the key in use now was
  * chosen for that server (never taken from the record, which holds none).
  */
-export function checkSameServer(record: JobRecord, engine: Engine): void {
+export function checkSameServer(record: JobRecord, engine: Engine, provider: string): void {
   if (record.kind === 'file') {
     throw new UsageError(
       `job ${record.id} was written by --batch-file, not submitted: run its requests yourself (vllm run-batch -i …) and write the results with --batch-results`,
     );
   }
   const now = displayUrl(engine.target.baseUrl);
-  if (record.baseUrl !== now) {
+  if (record.baseUrl !== now || record.provider !== provider) {
     throw new UsageError(
-      `job ${record.id} was submitted to ${record.baseUrl} (provider ${record.provider}), not ${now}; run with the same --provider, --profile or --base-url`,
+      `job ${record.id} was submitted to ${record.baseUrl} (${record.provider}), and this run goes to ${now} (${provider}): run with the same --provider, --profile or --base-url`,
     );
   }
 }

@@ -136,7 +136,7 @@ export async function jobCommand(
   if (record.kind === 'file' && action === 'status') return fileStatus(record, job, ctx);
   const engine = await openEngine(job, ctx);
   try {
-    checkSameServer(record, engine);
+    checkSameServer(record, engine, job.provider.name);
     switch (action) {
       case 'status':
         return await status(record, job, engine, store, ctx);

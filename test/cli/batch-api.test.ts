@@ -796,3 +796,47 @@ describe('the answer cache', () => {
     );
   });
 });
+
+describe('providers', () => {
+  it("Azure OpenAI: the v1 paths without api-version, the api-key header, and the deployment as every line's model", async () => {
+    const { server, dir, names, cli } = await setup(3, { azure: true });
+    const env = {
+      DESCRIBE_IMAGE_BASE_URL: undefined,
+      DESCRIBE_IMAGE_API_KEY: undefined,
+      AZURE_OPENAI_ENDPOINT: server.origin,
+      AZURE_OPENAI_API_KEY: KEY,
+    };
+    const r = await cli(['.', '--batch-api', '--provider', 'azure', '-m', 'gpt-4o-batch'], { env });
+    expect(r.code, r.stderr).toBe(0);
+    const id = r.stdout.trim();
+    expect(r.stderr).toMatch(`(Azure OpenAI, ${server.origin}/openai/v1)`);
+    const [batch] = server.batches.values();
+    expect(batch?.endpoint).toBe('/chat/completions');
+    expect(batch?.lines.map((l) => l.body.model)).toEqual([
+      'gpt-4o-batch',
+      'gpt-4o-batch',
+      'gpt-4o-batch',
+    ]);
+    expect(new Set(server.log.map((q) => q.path.split('/').slice(0, 4).join('/')))).toEqual(
+      new Set(['/openai/v1/files', '/openai/v1/batches']),
+    );
+    server.finish();
+    const all = await cli(
+      ['--job', id, '--wait', '--json', '--provider', 'azure', '-m', 'gpt-4o-batch'],
+      { env },
+    );
+    expect(all.code, all.stderr).toBe(0);
+    const records = jsonLines<Record>(all.stdout);
+    for (const [i, x] of records.entries())
+      expect(x.text).toBe(await expectedAnswer(dir, names[i]!, id, i));
+    // Collected through another server: refused before anything is asked of it.
+    const before = server.log.length;
+    const other = await cli(['--job', id, '--wait']);
+    expect(other.stderr).toBe(
+      `describe-image: error: job ${id} was submitted to ${server.origin}/openai/v1 (azure), and this run goes to ${server.baseUrl} (maxtoken): run with the same --provider, --profile or --base-url\n`,
+    );
+    expect(other.code).toBe(2);
+    expect(server.log.length).toBe(before);
+    expect(server.violations).toEqual([]);
+  });
+});

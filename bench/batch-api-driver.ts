@@ -2,23 +2,18 @@
  * Benchmark driver for the batch engines (bench/batch-api.mjs bundles it with esbuild and runs
  * each mode in its own process, so that /usr/bin/time measures one thing):
  *
- *   prepare DIR OUT SYNC|BATCH   every image of DIR read and prepared as a run prepares it; SYNC
- *                                 encodes each request body and drops it (the synchronous
- *                                 path's preparation), BATCH writes them into shards + map
  *   serve                        the loopback batch stand-in; prints its base URL over IPC
  *   shard BYTES DIR BASE_URL     builds one shard of about BYTES from large images, uploads it
  *                                 to the stand-in and creates its batch
  *
- * Each prints one JSON line on stdout: what it did and how long it took. Modules a mode does
- * not need (sharp, the stand-in with its schemas) are loaded only by the modes that do, so that
- * a process's peak RSS is its own work's, as in the CLI, which loads them lazily too.
+ * `shard` prints one JSON line on stdout: what it did and how long it took. The stand-in and its
+ * schemas are loaded only by `serve`, so that `shard`'s peak RSS is the engine's own.
  */
-import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { Batches } from '../src/api/batches.js';
 import { ApiClient } from '../src/api/client.js';
 import { Files } from '../src/api/files.js';
-import { buildChatRequest, encodeBody } from '../src/api/request.js';
+import { buildChatRequest } from '../src/api/request.js';
 import { Redactor } from '../src/output/guard.js';
 import {
   jobShardPath,
@@ -33,66 +28,6 @@ import { OPENAI_LIMITS } from '../src/batch-api/targets.js';
 const [mode, first = '', second = '', third = ''] = process.argv.slice(2);
 const redactor = new Redactor();
 const LINE_URL = '/v1/chat/completions';
-
-async function* prepared(dir: string): AsyncGenerator<JobInput> {
-  const { readImage } = await import('../src/input/images.js');
-  const { prepareBytes } = await import('../src/input/prepare.js');
-  const names = readdirSync(dir)
-    .filter((n) => n.endsWith('.png'))
-    .sort();
-  for (const [index, name] of names.entries()) {
-    const file = path.join(dir, name);
-    const bytes = await readImage({ kind: 'file', path: file, name }, dir, process.stdin);
-    const image = await prepareBytes(bytes, { detail: 'low' }, () => Date.now());
-    yield {
-      index,
-      image: { image: file, path: file, key: file },
-      payload: buildChatRequest({
-        model: 'gpt-4o-mini',
-        prompt: 'What is in this image?',
-        images: [{ mime: image.mime, data: image.data }],
-        detail: 'low',
-        maxTokens: 300,
-        stream: true,
-        includeUsage: true,
-      }),
-    };
-  }
-}
-
-async function prepare(dir: string, out: string, how: string): Promise<void> {
-  const t0 = performance.now();
-  let count = 0;
-  if (how === 'SYNC') {
-    let bytes = 0;
-    for await (const input of prepared(dir)) {
-      if (!('body' in input.payload)) continue;
-      const body = encodeBody(input.payload);
-      for (const chunk of body.chunks()) bytes += chunk.length;
-      count++;
-    }
-    report({ mode, how, images: count, bytes, seconds: (performance.now() - t0) / 1000 });
-    return;
-  }
-  const id = newJobId(Date.now());
-  const { shards, written } = await writeJobFiles(prepared(dir), {
-    jobId: id,
-    lineUrl: LINE_URL,
-    limits: OPENAI_LIMITS,
-    redactor,
-    pathFor: (n) => jobShardPath(out, n),
-    mapPath: path.join(out, 'map.jsonl'),
-    writeIds: true,
-  });
-  report({
-    mode,
-    how,
-    images: written,
-    shards: shards.length,
-    bytes: shards.reduce((sum, s) => sum + s.bytes, 0),
-    seconds: (performance.now() - t0) / 1000,
-  });
-}
 
 /** Incompressible image bytes (the stand-in does not decode them), distinct per request. */
 function noise(size: number, seed: number): Uint8Array {
@@ -179,8 +114,7 @@ function report(value: object): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
 }
 
-if (mode === 'prepare') await prepare(first, second, third);
-else if (mode === 'shard') await shard(Number(first), second, third);
+if (mode === 'shard') await shard(Number(first), second, third);
 else if (mode === 'serve') {
   const { startBatchServer } = await import('../test/helpers/batch-server.js');
   const server = await startBatchServer({ apiKey: 'sk-bench' });

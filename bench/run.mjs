@@ -10,6 +10,10 @@
 //  4. peak RSS (and rate) of a 10,000-image batch and of one 20 MB image (target ≤ 150 MiB each)
 //  5. a 12-megapixel JPEG photo: bytes uploaded and preparation time on one core
 //     (target ≤ 10 % of the original bytes, ≤ 80 ms)
+//  6. 10,000 small images into batch shards (`--batch-file`), in images/s next to the
+//     synchronous path's preparation of the same images (`--dry-run`), and peak RSS
+//  7. one 190 MB batch shard built and uploaded to the loopback batch stand-in (`--batch-api`):
+//     peak RSS (target ≤ 150 MiB), next to the engine alone (bench/batch-api.mjs)
 //
 // Options: --quick (fewer runs and images, for a smoke test), --only=1,3 (rows to run).
 import { fork, spawn, spawnSync } from 'node:child_process';
@@ -18,6 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
+import { batchApiRows } from './batch-api.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = path.join(ROOT, 'bin/describe-image.js');
@@ -357,6 +362,8 @@ try {
     ]);
     rows.push(['', '  the first, in a fresh process', `${times[0]} ms`, 'libvips warming up']);
   }
+
+  if (want(6) || want(7)) rows.push(...(await batchApiRows({ work, quick, smallImages })));
 } finally {
   server.disconnect();
   rmSync(work, { recursive: true, force: true });

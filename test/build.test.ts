@@ -72,6 +72,7 @@ describe('the start-up bundle', () => {
     ['mime-db', /application\/vnd\.openxmlformats/],
     ['tinyglobby', /expandDirectories/],
     ['lmdb', /\(["']lmdb["']\)/],
+    ['the batch engines', /describe_image_shard/],
   ])('holds %s in a lazy chunk only', (_name, signature) => {
     expect(lazy).toMatch(signature);
     expect(all).not.toMatch(signature);

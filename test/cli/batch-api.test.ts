@@ -213,6 +213,26 @@ describe('a job from submission to results', () => {
     expect(server.violations).toEqual([]);
   });
 
+  it('a shard the engine refuses at validation fails each of its images with the reason (exit 6)', async () => {
+    const { server, names, cli } = await setup(3, { maxFileBytes: 200 });
+    const id = (await cli(['.', '--batch-api'])).stdout.trim();
+    server.finish();
+    const r = await cli(['--job', id, '--wait', '--json']);
+    expect(r.code, r.stderr).toBe(6);
+    const records = jsonLines<Record>(r.stdout);
+    expect(records.map((x) => x.image)).toEqual(names);
+    for (const x of records)
+      expect(x.error).toMatchObject({
+        code: 6,
+        message: expect.stringMatching(
+          new RegExp(
+            `^${x.image}: its batch failed validation: The input file is \\d+ bytes; the limit is 200\\.`,
+          ),
+        ),
+      });
+    expect(r.stderr).toMatch(/summary: 0 succeeded · 3 failed/);
+  });
+
   it('cancelling keeps the finished answers, reports the rest as not run (exit 130), and --retry-failed submits only those', async () => {
     const { server, dir, names, cli } = await setup(8, { cancelKeeps: () => 3 });
     const id = (await cli(['.', '--batch-api'])).stdout.trim();
@@ -433,6 +453,12 @@ describe('what each command prints, and when it refuses', () => {
       completed: 3,
       output: expect.stringMatching(/alt\.jsonl$/),
     });
+    // Cost so far, from the tokens the provider reported, at half gpt-4o's $2.50/$10 per million.
+    const [job] = jsonLines<any>((await cli(['--jobs', '--json'])).stdout);
+    expect(job.cost).toBeCloseTo(((300 * 2.5 + 30 * 10) / 1e6) * 0.5, 9);
+    expect((await cli(['--jobs'])).stdout).toMatch(
+      new RegExp(`^${id} +completed +3/3 +0 +\\S+ +~\\$0\\.0005 +`, 'm'),
+    );
   });
 
   it('--jobs with no job prints nothing on stdout', async () => {
@@ -812,7 +838,7 @@ describe('providers', () => {
     expect(r.stderr).toMatch(`(Azure OpenAI, ${server.origin}/openai/v1)`);
     const [batch] = server.batches.values();
     expect(batch?.endpoint).toBe('/chat/completions');
-    expect(batch?.lines.map((l) => l.body.model)).toEqual([
+    expect(batch?.lines.map((l) => l.body.model as string)).toEqual([
       'gpt-4o-batch',
       'gpt-4o-batch',
       'gpt-4o-batch',

@@ -92,6 +92,8 @@ export interface StoredBatch {
   lines: { customId: string; body: any }[];
   errors: LineError[];
   counts: { total: number; completed: number; failed: number };
+  /** Tokens of the requests run so far (as OpenAI reports for batches since 2025-09-07). */
+  usage?: { input: number; output: number };
   output_file_id?: string;
   error_file_id?: string;
   lastStep: number;
@@ -209,6 +211,15 @@ export async function startBatchServer(opts: BatchServerOptions = {}): Promise<B
       };
     }
     if (batch.metadata) out.metadata = batch.metadata;
+    if (batch.usage) {
+      out.usage = {
+        input_tokens: batch.usage.input,
+        input_tokens_details: { cached_tokens: 0 },
+        output_tokens: batch.usage.output,
+        output_tokens_details: { reasoning_tokens: 0 },
+        total_tokens: batch.usage.input + batch.usage.output,
+      };
+    }
     return out;
   };
 
@@ -324,6 +335,9 @@ export async function startBatchServer(opts: BatchServerOptions = {}): Promise<B
       };
     }
     const usage = answer.usage ?? { prompt_tokens: 100, completion_tokens: 10 };
+    batch.usage ??= { input: 0, output: 0 };
+    batch.usage.input += usage.prompt_tokens;
+    batch.usage.output += usage.completion_tokens;
     const completion = {
       id: `chatcmpl-${requestId}`,
       object: 'chat.completion',

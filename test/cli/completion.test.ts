@@ -225,7 +225,11 @@ printf '%s\\n' "\${COMPREPLY[@]}"`,
   });
 
   it('option names: --no- forms, and short options', async () => {
-    expect(await complete(['describe-image', '--no-'])).toEqual(['--no-download', '--no-stream', '--no-cache']);
+    expect(await complete(['describe-image', '--no-'])).toEqual([
+      '--no-download',
+      '--no-stream',
+      '--no-cache',
+    ]);
     expect(await complete(['describe-image', '--print'])).toEqual(['--print-config']);
     const all = await complete(['describe-image', '-']);
     for (const option of ['-h', '--help', '-V', '-m', '--model', '-q', '--json', '--save-key'])

@@ -1,11 +1,11 @@
 // Batch-engine rows for `npm run bench` (bench/run.mjs calls batchApiRows), or on their own:
 // `node bench/batch-api.mjs [--quick]` (after `node scripts/build.mjs`).
 //
-//  6. 10,000 small images into shards: `describe-image DIR --batch-file` (read, prepare, key,
+//  7. 10,000 small images into shards: `describe-image DIR --batch-file` (read, prepare, key,
 //     write shard and map) in images/s and peak RSS, next to the floor from the same run: the
 //     synchronous path's preparation of the same images (`describe-image DIR --dry-run`: read,
 //     prepare, build and print each body, nothing sent)
-//  7. one 190 MB shard: `describe-image DIR --batch-api` building it from 1.4 MB JPEGs and
+//  8. one 190 MB shard: `describe-image DIR --batch-api` building it from 1.4 MB JPEGs and
 //     uploading it to the loopback stand-in, peak RSS (target ≤ 150 MiB), next to the floor from
 //     the same run: the engine alone (bench/batch-api-driver.ts `shard`: the same size of lines
 //     built and uploaded, no CLI, no images to read or prepare)
@@ -127,7 +127,7 @@ export async function batchApiRows({ work, quick = false, smallImages }) {
     const syncRate = count / sync.seconds;
     const rate = count / shards.seconds;
     rows.push([
-      `6 ${count.toLocaleString('en-US')} images into shards`,
+      `7 ${count.toLocaleString('en-US')} images into shards`,
       '`--batch-file`: shards + map',
       `${rate.toFixed(0)} img/s`,
       `${((rate / syncRate) * 100).toFixed(0)} % of the synchronous rate; ${written.length} shard(s), ${mb.toFixed(1)} MB; peak RSS ${shards.mib.toFixed(0)} MiB`,
@@ -163,7 +163,7 @@ export async function batchApiRows({ work, quick = false, smallImages }) {
       );
       const report = JSON.parse(floor.stdout.trim().split('\n').at(-1));
       rows.push([
-        `7 one ${Number(shard[3]).toFixed(0)} MB shard`,
+        `8 one ${Number(shard[3]).toFixed(0)} MB shard`,
         '`--batch-api`: built, uploaded, created',
         `${submitted.mib.toFixed(0)} MiB peak RSS`,
         `target ≤ 150 MiB; ${shard[2]} JPEGs of ${(bytes / 1e6).toFixed(1)} MB read and prepared, ${submitted.seconds.toFixed(1)} s in all`,

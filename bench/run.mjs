@@ -10,10 +10,16 @@
 //  4. peak RSS (and rate) of a 10,000-image batch and of one 20 MB image (target ≤ 150 MiB each)
 //  5. a 12-megapixel JPEG photo: bytes uploaded and preparation time on one core
 //     (target ≤ 10 % of the original bytes, ≤ 80 ms)
-//  6. 10,000 small images into batch shards (`--batch-file`), in images/s next to the
+//  6. the answer cache: one cached image end to end next to `node -e 0` (target ≤ +60 ms); a
+//     10,000-image batch answered from the cache (≥ 2,000 img/s, peak RSS ≤ 150 MiB); the
+//     lookup's overhead on a batch with no hits, against --no-cache (≤ 5 %); lmdb's own numbers
+//  7. 10,000 small images into batch shards (`--batch-file`), in images/s next to the
 //     synchronous path's preparation of the same images (`--dry-run`), and peak RSS
-//  7. one 190 MB batch shard built and uploaded to the loopback batch stand-in (`--batch-api`):
+//  8. one 190 MB batch shard built and uploaded to the loopback batch stand-in (`--batch-api`):
 //     peak RSS (target ≤ 150 MiB), next to the engine alone (bench/batch-api.mjs)
+//
+// Every run gets a fresh, empty answer cache unless a row says otherwise: no row is answered
+// from another's cache.
 //
 // Options: --quick (fewer runs and images, for a smoke test), --only=1,3 (rows to run).
 import { fork, spawn, spawnSync } from 'node:child_process';
@@ -23,6 +29,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { batchApiRows } from './batch-api.mjs';
+import { cacheRows } from './cache.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = path.join(ROOT, 'bin/describe-image.js');
@@ -50,8 +57,15 @@ function timeRun(cmd, argv, opts = {}) {
   return ms;
 }
 
+let cacheNo = 0;
 function benchEnv(extra = {}) {
-  return { PATH: process.env.PATH, HOME: process.env.HOME, LANG: 'C.UTF-8', ...extra };
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    LANG: 'C.UTF-8',
+    XDG_CACHE_HOME: path.join(work, `cache-${cacheNo++}`),
+    ...extra,
+  };
 }
 
 // ---- the stand-in API (bench/server.mjs, in its own process) ------------------------------
@@ -363,7 +377,77 @@ try {
     rows.push(['', '  the first, in a fresh process', `${times[0]} ms`, 'libvips warming up']);
   }
 
-  if (want(6) || want(7)) rows.push(...(await batchApiRows({ work, quick, smallImages })));
+  if (want(6)) {
+    // One cached image: the cache filled by a first run, then the same run timed, each
+    // measurement next to `node -e 0` taken in the same round (the machine drifts).
+    const dir = await smallImages(path.join(work, 'cached-one'), 1);
+    const file = path.join(dir, 'img-00000.png');
+    const cached = { ...env, XDG_CACHE_HOME: path.join(work, 'cache-one') };
+    await setDelay(0);
+    timeRun(process.execPath, [BIN, '-q', file], { env: benchEnv(cached) });
+    const runs = quick ? 7 : 21;
+    const pairs = Array.from({ length: runs }, () => {
+      const node = timeRun(process.execPath, ['-e', '0']);
+      const hit = timeRun(process.execPath, [BIN, '-q', file], { env: benchEnv(cached) });
+      return { node, hit };
+    });
+    const node = median(pairs.map((p) => p.node));
+    const hit = median(pairs.map((p) => p.hit));
+    const over = median(pairs.map((p) => p.hit - p.node));
+    rows.push(['6 answer cache', '`node -e 0`', `${node.toFixed(0)} ms`, '']);
+    rows.push([
+      '',
+      'one cached image, end to end',
+      `${hit.toFixed(0)} ms`,
+      `node -e 0 + ${over.toFixed(0)} ms (target ≤ + 60 ms; median of ${runs} pairs)`,
+    ]);
+
+    // A batch every image of which is in the cache: its rate and peak memory.
+    const count = quick ? 2000 : 10000;
+    const many = await smallImages(path.join(work, 'cached-many'), count);
+    const manyEnv = { ...env, XDG_CACHE_HOME: path.join(work, 'cache-many') };
+    await setDelay(5);
+    peakRss([many, '-c', '16', '-q', '--json', '-o', path.join(work, 'fill.jsonl')], manyEnv);
+    const all = peakRss(
+      [many, '-c', '16', '-q', '--json', '-o', path.join(work, 'hits.jsonl')],
+      manyEnv,
+    );
+    rows.push([
+      '',
+      `${count.toLocaleString('en-US')} images, all cached`,
+      `${(count / all.seconds).toFixed(0)} img/s`,
+      `target ≥ 2,000 img/s; peak RSS ${all.mib.toFixed(0)} MiB (target ≤ 150)`,
+    ]);
+
+    // No hits: the lookup's cost, against the same batch with --no-cache (alternated).
+    const missCount = quick ? 300 : 1000;
+    const misses = await smallImages(path.join(work, 'misses'), missCount);
+    await setDelay(0);
+    const rounds = quick ? 3 : 7;
+    const withCache = [];
+    const without = [];
+    for (let i = 0; i < rounds; i++) {
+      without.push(
+        timeRun(process.execPath, [BIN, misses, '-c', '16', '-q', '--no-cache'], {
+          env: benchEnv(env),
+        }),
+      );
+      withCache.push(
+        timeRun(process.execPath, [BIN, misses, '-c', '16', '-q'], { env: benchEnv(env) }),
+      );
+    }
+    const a = median(withCache);
+    const b = median(without);
+    rows.push([
+      '',
+      `${missCount.toLocaleString('en-US')} images, no hits`,
+      `${a.toFixed(0)} ms`,
+      `${(((a - b) / b) * 100).toFixed(1)} % over --no-cache (${b.toFixed(0)} ms; target ≤ 5 %)`,
+    ]);
+    rows.push(...(await cacheRows({ quick, label: '' })));
+  }
+
+  if (want(7) || want(8)) rows.push(...(await batchApiRows({ work, quick, smallImages })));
 } finally {
   server.disconnect();
   rmSync(work, { recursive: true, force: true });

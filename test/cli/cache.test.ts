@@ -206,22 +206,7 @@ describe('what is not stored', () => {
   ])('%s is asked again next time', async (_name, how) => {
     const server = await serve((req, res) => {
       if (how.refusal) {
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(
-          JSON.stringify({
-            id: 'r',
-            object: 'chat.completion',
-            created: 1,
-            model: 'gpt-4o-2024-08-06',
-            choices: [
-              {
-                index: 0,
-                message: { role: 'assistant', content: null, refusal: 'No.' },
-                finish_reason: 'stop',
-              },
-            ],
-          }),
-        );
+        answer(req, res, { refusal: 'No.' });
         return;
       }
       answer(req, res, { text: 'cut sh', finishReason: how.finish ?? 'stop' });

@@ -526,37 +526,9 @@ describe('waits and errors that say the truth', () => {
   });
 
   it('a streamed refusal is printed, as --no-stream prints it', async () => {
-    const refusal: Handler = (req, res) => {
-      if (!req.json?.stream) {
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(
-          JSON.stringify({
-            id: 'r',
-            object: 'chat.completion',
-            created: 1,
-            model: 'm',
-            choices: [
-              {
-                index: 0,
-                message: { role: 'assistant', content: null, refusal: "I can't help with that." },
-                finish_reason: 'stop',
-              },
-            ],
-          }),
-        );
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      const chunk = (delta: object, finish: string | null) =>
-        `data: ${JSON.stringify({ id: 'r', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
-      res.end(
-        chunk({ role: 'assistant', content: null, refusal: "I can't " }, null) +
-          chunk({ refusal: 'help with that.' }, null) +
-          chunk({}, 'stop') +
-          'data: [DONE]\n\n',
-      );
-    };
-    const server = await serve(refusal);
+    const server = await serve((req, res) =>
+      answer(req, res, { refusal: "I can't help with that." }),
+    );
     const a = await image('refusal.png');
     const streamed = await cli(['--base-url', server.baseUrl, a]);
     const whole = await cli(['--base-url', server.baseUrl, '--no-stream', a]);

@@ -100,6 +100,8 @@ export function serverPool(): (handler?: Handler) => Promise<TestServer> {
 
 export interface Answer {
   text?: string;
+  /** A refusal instead of an answer (`message.refusal`, or `delta.refusal` pieces). */
+  refusal?: string;
   usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number } | null;
   finishReason?: string;
   model?: string;
@@ -119,8 +121,10 @@ export function sseBody(
   const chunk = (choices: unknown[], extra: object = {}) =>
     `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: 1, model, choices, ...extra })}\n\n`;
   let out = chunk([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }]);
-  for (const piece of text.match(/\S+\s*|\s+/g) ?? []) {
-    out += chunk([{ index: 0, delta: { content: piece }, finish_reason: null }]);
+  const pieces = (answer.refusal ?? text).match(/\S+\s*|\s+/g) ?? [];
+  for (const piece of pieces) {
+    const delta = answer.refusal === undefined ? { content: piece } : { refusal: piece };
+    out += chunk([{ index: 0, delta, finish_reason: null }]);
   }
   out += chunk([{ index: 0, delta: {}, finish_reason: answer.finishReason ?? 'stop' }]);
   if (opts.usageChunk !== false && answer.usage !== null)
@@ -139,7 +143,10 @@ export function completionBody(answer: Answer = {}): object {
     choices: [
       {
         index: 0,
-        message: { role: 'assistant', content: answer.text ?? 'A cat on a mat.' },
+        message:
+          answer.refusal === undefined
+            ? { role: 'assistant', content: answer.text ?? 'A cat on a mat.' }
+            : { role: 'assistant', content: null, refusal: answer.refusal },
         finish_reason: answer.finishReason ?? 'stop',
       },
     ],

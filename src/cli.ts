@@ -263,8 +263,8 @@ export function createProgram(
         '  describe-image --preset tags photo.jpg',
         '  describe-image --provider ollama -m llava photo.jpg',
         '',
-        'Exit codes: 0 ok, 1 internal error, 2 usage, 3 input, 4 auth, 5 rate limit/quota,',
-        '6 request rejected, 7 server or network failure, 130 interrupted.',
+        'Exit codes: 0 ok, 2 usage, 3 input, 4 auth, 5 rate limit/quota, 6 request rejected,',
+        '7 server or network failure, 70 internal error, 130 interrupted.',
       ].join('\n'),
     )
     .showSuggestionAfterError(true)

@@ -5,13 +5,14 @@
 
 export const ExitCode = {
   OK: 0,
-  INTERNAL: 1,
   USAGE: 2,
   INPUT: 3,
   AUTH: 4,
   RATE_LIMIT: 5,
   REJECTED: 6,
   SERVER: 7,
+  /** An unexpected internal error (a bug): sysexits.h's EX_SOFTWARE. */
+  INTERNAL: 70,
   INTERRUPTED: 130,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];

@@ -33,6 +33,13 @@ describe('formatMissing', () => {
     ]);
   });
 
+  it('says what is wrong with a placeholder', () => {
+    const doc = decodeDocument('p.md', new TextEncoder().encode('![logo](img/logo.png)\n'));
+    expect(findImages(doc).map(formatMissing)).toEqual([
+      'p.md:1:1: alt text only names the file or says "image" ("logo"): img/logo.png',
+    ]);
+  });
+
   it('lists the corpus as a CI job would see it', () => {
     const lines = CORPUS_FILES.flatMap((name) =>
       findImages(corpusDocument(name))

@@ -5,6 +5,8 @@
 
 export const ExitCode = {
   OK: 0,
+  /** `--alt-check` found images without alt text (linters exit 1 on findings). */
+  FINDINGS: 1,
   USAGE: 2,
   INPUT: 3,
   AUTH: 4,

@@ -417,11 +417,19 @@ describe('--alt-check', () => {
 });
 
 describe('--alt-fill', () => {
-  it('prints each alt text under its place, and a summary', async () => {
+  it('prints each alt text under its place, and a summary; -p adds to each prompt', async () => {
     const dir = await workspace();
     const server = await serve(namingHandler());
-    const r = await fill(['docs/release-notes.md'], dir, server.baseUrl);
+    const r = await fill(
+      ['-p', 'The readers are sailors.', 'docs/release-notes.md'],
+      dir,
+      server.baseUrl,
+    );
     expect(r.code, r.stderr).toBe(0);
+    for (const q of server.requests) {
+      expect(promptOf(q)).toMatch(/^Write the alt text for this image/);
+      expect(promptOf(q)).toMatch(/\n\nThe readers are sailors\.$/);
+    }
     const places = ['7:60', '9:1', '11:43', '17:1', '20:26'];
     const images = [
       'assets/offline.png',

@@ -88,6 +88,10 @@ export interface CliOptions {
   printConfig?: boolean;
   completion?: 'bash' | 'zsh' | 'fish';
   debug?: boolean;
+  altCheck?: boolean;
+  altFill?: boolean;
+  root?: string;
+  altPlaceholders?: boolean;
 }
 
 function integer(min: number) {
@@ -130,13 +134,19 @@ export function createProgram(
 ): Command {
   const program = new Command('describe-image');
   program
-    .usage('[options] <image...> [prompt]')
+    .usage(
+      '[options] <image...> [prompt]\n       describe-image --alt-check|--alt-fill [options] <document...>',
+    )
     .description(
       'Ask a vision model what is in an image. Images are files, http(s) URLs, data: URLs, ' +
         '- (standard input), quoted globs or directories. The last argument is the prompt ' +
-        `when it is not an image (default: "${DEFAULT_PROMPT}").`,
+        `when it is not an image (default: "${DEFAULT_PROMPT}"). With --alt-check or ` +
+        '--alt-fill, the arguments are Markdown, MDX or HTML documents instead.',
     )
-    .argument('[inputs...]', 'images, then an optional prompt')
+    .argument(
+      '[inputs...]',
+      'images, then an optional prompt (documents with --alt-check or --alt-fill)',
+    )
     .helpOption('-h, --help', 'show this help')
     .version(VERSION, '-V, --version', 'print the version')
     .optionsGroup('Request:')
@@ -213,6 +223,20 @@ export function createProgram(
     .option('--resume', 'with --output: skip images the file already holds an answer for')
     .option('--sidecar', 'write each answer next to its image as NAME.txt (NAME.json with --json)')
     .option('--skip-existing', 'with --sidecar: skip images that already have one')
+    .optionsGroup('Documents (alt text in Markdown, MDX and HTML):')
+    .option(
+      '--alt-check',
+      'list the images without alt text in the documents given (FILE:LINE:COL); exit 1 if any (no key needed)',
+    )
+    .option(
+      '--alt-fill',
+      'describe each image without alt text and write the text into its document, changing nothing else (--dry-run: print the diff)',
+    )
+    .option('--root <dir>', 'with --alt-fill: where root-relative image sources (/img/x.png) are')
+    .option(
+      '--alt-placeholders',
+      'with --alt-check or --alt-fill: also count alt texts that only name the file ("logo" for logo.png) or say "image"',
+    )
     .optionsGroup('Connection:')
     .addOption(
       new Option(
@@ -289,9 +313,12 @@ export function createProgram(
         "  describe-image 'photos/**/*.jpg' --json -o captions.jsonl --resume",
         '  describe-image --preset tags photo.jpg',
         '  describe-image --provider ollama -m llava photo.jpg',
+        "  describe-image --alt-check 'docs/**/*.md' site/index.html",
+        '  describe-image --alt-fill README.md --dry-run',
         '',
-        'Exit codes: 0 ok, 1 internal error, 2 usage, 3 input, 4 auth, 5 rate limit/quota,',
-        '6 request rejected, 7 server or network failure, 8 not in the cache (--cache-only),',
+        'Exit codes: 0 ok, 1 images without alt text (--alt-check), 2 usage, 3 input, 4 auth,',
+        '5 rate limit/quota, 6 request rejected, 7 server or network failure,',
+        '8 not in the cache (--cache-only), 70 internal error,',
         '130 interrupted.',
       ].join('\n'),
     )
@@ -411,6 +438,19 @@ async function runGuarded(
         redactor: reporter.redactor,
       });
     }
+    checkAltOptions(opts, parsed.inputs);
+    if (opts.altCheck) {
+      // No key, no config, no network: only the documents.
+      const { runAltCheck } = await import('./commands/alt.js');
+      return await runAltCheck(
+        {
+          documents: parsed.inputs,
+          placeholders: Boolean(opts.altPlaceholders),
+          json: Boolean(opts.json),
+        },
+        { deps, reporter, redactor: reporter.redactor },
+      );
+    }
     const { configPath, loadConfig } = await import('./config-file.js');
     const file = configPath(deps.env, deps.homedir);
     if (opts.saveKey) {
@@ -436,12 +476,77 @@ async function runGuarded(
         redactor: reporter.redactor,
       });
     }
+    if (opts.altFill) {
+      // Every argument is a document: none is an image, and none is the prompt.
+      const job = await buildJob([], opts, settings, deps, reporter, cacheDir.value);
+      const { runAltFill } = await import('./commands/alt-fill.js');
+      return await runAltFill(
+        job,
+        { deps, reporter, redactor: reporter.redactor },
+        {
+          documents: parsed.inputs,
+          root: opts.root,
+          placeholders: Boolean(opts.altPlaceholders),
+          // -p's words (read from stdin with "-p -"), added to each image's own prompt.
+          prompt: opts.prompt === undefined ? undefined : job.prompt,
+        },
+      );
+    }
     const job = await buildJob(parsed.inputs, opts, settings, deps, reporter, cacheDir.value);
     const { describe } = await import('./commands/describe.js');
     return await describe(job, { deps, reporter, redactor: reporter.redactor });
   } catch (error) {
     return report(error, reporter);
   }
+}
+
+/** Options that mean nothing for documents: a usage error with --alt-check or --alt-fill. */
+const NOT_WITH_DOCUMENTS: [keyof CliOptions, string][] = [
+  ['together', '--together'],
+  ['sidecar', '--sidecar'],
+  ['skipExisting', '--skip-existing'],
+  ['schema', '--schema'],
+  ['preset', '--preset'],
+  ['resume', '--resume'],
+  ['filesFrom', '--files-from'],
+  ['saveKey', '--save-key'],
+  ['printConfig', '--print-config'],
+];
+
+/**
+ * Usage errors of --alt-check and --alt-fill, before anything is read or sent: one mode at a
+ * time, options that only a mode uses, and options a mode cannot honour.
+ */
+function checkAltOptions(opts: CliOptions, inputs: readonly string[]): void {
+  const mode = opts.altCheck ? '--alt-check' : opts.altFill ? '--alt-fill' : undefined;
+  if (opts.altCheck && opts.altFill)
+    throw new UsageError('give --alt-check or --alt-fill, not both');
+  if (!mode) {
+    if (opts.root !== undefined) throw new UsageError('--root needs --alt-fill');
+    if (opts.altPlaceholders)
+      throw new UsageError('--alt-placeholders needs --alt-check or --alt-fill');
+    return;
+  }
+  for (const [key, flag] of NOT_WITH_DOCUMENTS) {
+    if (opts[key] !== undefined && opts[key] !== false)
+      throw new UsageError(`${mode} works on documents; it cannot be combined with ${flag}`);
+  }
+  if (opts.altCheck) {
+    if (opts.root !== undefined)
+      throw new UsageError('--root is for --alt-fill (--alt-check does not look at the images)');
+    if (opts.output !== undefined)
+      throw new UsageError('--alt-check prints to standard output; redirect it instead of -o');
+    if (opts.prompt !== undefined)
+      throw new UsageError('--alt-check asks no model: it takes no prompt');
+  }
+  if (opts.altFill && opts.dryRun && (opts.json || opts.output !== undefined))
+    throw new UsageError(
+      '--alt-fill --dry-run prints a diff; it cannot be combined with --json or --output',
+    );
+  if (inputs.length === 0)
+    throw new UsageError(
+      `${mode} needs documents (Markdown, MDX or HTML files, globs or directories)`,
+    );
 }
 
 function settingsToUsage(error: unknown): never {
@@ -562,7 +667,7 @@ async function buildJob(
     prompt = (await readStdinText(deps.stdin)).trim();
     if (prompt === '') throw new UsageError('the prompt read from standard input is empty');
   }
-  if (images.length === 0 && !opts.filesFrom) {
+  if (images.length === 0 && !opts.filesFrom && !opts.altFill) {
     throw new UsageError(
       prompt !== undefined && inputs.length > 0
         ? `no image given (${JSON.stringify(prompt)} is not a file, URL or "-"); run describe-image --help`

@@ -99,6 +99,10 @@ export interface CliOptions {
   batchResults?: string[];
   batchMaxBytes?: number;
   batchMaxRequests?: number;
+  altCheck?: boolean;
+  altFill?: boolean;
+  root?: string;
+  altPlaceholders?: boolean;
 }
 
 function integer(min: number) {
@@ -141,13 +145,19 @@ export function createProgram(
 ): Command {
   const program = new Command('describe-image');
   program
-    .usage('[options] <image...> [prompt]')
+    .usage(
+      '[options] <image...> [prompt]\n       describe-image --alt-check|--alt-fill [options] <document...>',
+    )
     .description(
       'Ask a vision model what is in an image. Images are files, http(s) URLs, data: URLs, ' +
         '- (standard input), quoted globs or directories. The last argument is the prompt ' +
-        `when it is not an image (default: "${DEFAULT_PROMPT}").`,
+        `when it is not an image (default: "${DEFAULT_PROMPT}"). With --alt-check or ` +
+        '--alt-fill, the arguments are Markdown, MDX or HTML documents instead.',
     )
-    .argument('[inputs...]', 'images, then an optional prompt')
+    .argument(
+      '[inputs...]',
+      'images, then an optional prompt (documents with --alt-check or --alt-fill)',
+    )
     .helpOption('-h, --help', 'show this help')
     .version(VERSION, '-V, --version', 'print the version')
     .optionsGroup('Request:')
@@ -252,6 +262,20 @@ export function createProgram(
       "most requests in one batch input file (default: the provider's, 50000 for OpenAI)",
       integer(1),
     )
+    .optionsGroup('Documents (alt text in Markdown, MDX and HTML):')
+    .option(
+      '--alt-check',
+      'list the images without alt text in the documents given (FILE:LINE:COL); exit 1 if any (no key needed)',
+    )
+    .option(
+      '--alt-fill',
+      'describe each image without alt text and write the text into its document, changing nothing else (--dry-run: print the diff)',
+    )
+    .option('--root <dir>', 'with --alt-fill: where root-relative image sources (/img/x.png) are')
+    .option(
+      '--alt-placeholders',
+      'with --alt-check or --alt-fill: also count alt texts that only name the file ("logo" for logo.png) or say "image"',
+    )
     .optionsGroup('Connection:')
     .addOption(
       new Option(
@@ -329,9 +353,12 @@ export function createProgram(
         '  describe-image --preset tags photo.jpg',
         '  describe-image --provider ollama -m llava photo.jpg',
         '  describe-image photos/ --preset alt-text --batch-api --wait -o alt.jsonl',
+        "  describe-image --alt-check 'docs/**/*.md' site/index.html",
+        '  describe-image --alt-fill README.md --dry-run',
         '',
-        'Exit codes: 0 ok, 1 internal error, 2 usage, 3 input, 4 auth, 5 rate limit/quota,',
-        '6 request rejected, 7 server or network failure, 8 not in the cache (--cache-only),',
+        'Exit codes: 0 ok, 1 images without alt text (--alt-check), 2 usage, 3 input, 4 auth,',
+        '5 rate limit/quota, 6 request rejected, 7 server or network failure,',
+        '8 not in the cache (--cache-only), 70 internal error,',
         '130 interrupted.',
       ].join('\n'),
     )
@@ -451,6 +478,19 @@ async function runGuarded(
         redactor: reporter.redactor,
       });
     }
+    checkAltOptions(opts, parsed.inputs);
+    if (opts.altCheck) {
+      // No key, no config, no network: only the documents.
+      const { runAltCheck } = await import('./commands/alt.js');
+      return await runAltCheck(
+        {
+          documents: parsed.inputs,
+          placeholders: Boolean(opts.altPlaceholders),
+          json: Boolean(opts.json),
+        },
+        { deps, reporter, redactor: reporter.redactor },
+      );
+    }
     const { configPath, loadConfig } = await import('./config-file.js');
     const file = configPath(deps.env, deps.homedir);
     if (opts.saveKey) {
@@ -477,6 +517,22 @@ async function runGuarded(
         reporter,
         redactor: reporter.redactor,
       });
+    }
+    if (opts.altFill) {
+      // Every argument is a document: none is an image, and none is the prompt.
+      const job = await buildJob([], opts, settings, deps, reporter, cacheDir.value);
+      const { runAltFill } = await import('./commands/alt-fill.js');
+      return await runAltFill(
+        job,
+        { deps, reporter, redactor: reporter.redactor },
+        {
+          documents: parsed.inputs,
+          root: opts.root,
+          placeholders: Boolean(opts.altPlaceholders),
+          // -p's words (read from stdin with "-p -"), added to each image's own prompt.
+          prompt: opts.prompt === undefined ? undefined : job.prompt,
+        },
+      );
     }
     const job = await buildJob(
       parsed.inputs,
@@ -515,6 +571,65 @@ async function runGuarded(
   } catch (error) {
     return report(error, reporter);
   }
+}
+
+/** Options that mean nothing for documents: a usage error with --alt-check or --alt-fill. */
+const NOT_WITH_DOCUMENTS: [keyof CliOptions, string][] = [
+  ['together', '--together'],
+  ['sidecar', '--sidecar'],
+  ['skipExisting', '--skip-existing'],
+  ['schema', '--schema'],
+  ['preset', '--preset'],
+  ['resume', '--resume'],
+  ['filesFrom', '--files-from'],
+  ['saveKey', '--save-key'],
+  ['printConfig', '--print-config'],
+  ['batchApi', '--batch-api'],
+  ['batchFile', '--batch-file'],
+  ['batchResults', '--batch-results'],
+  ['jobs', '--jobs'],
+  ['job', '--job'],
+  ['wait', '--wait'],
+  ['cancel', '--cancel'],
+  ['retryFailed', '--retry-failed'],
+  ['batchMaxBytes', '--batch-max-bytes'],
+  ['batchMaxRequests', '--batch-max-requests'],
+];
+
+/**
+ * Usage errors of --alt-check and --alt-fill, before anything is read or sent: one mode at a
+ * time, options that only a mode uses, and options a mode cannot honour.
+ */
+function checkAltOptions(opts: CliOptions, inputs: readonly string[]): void {
+  const mode = opts.altCheck ? '--alt-check' : opts.altFill ? '--alt-fill' : undefined;
+  if (opts.altCheck && opts.altFill)
+    throw new UsageError('give --alt-check or --alt-fill, not both');
+  if (!mode) {
+    if (opts.root !== undefined) throw new UsageError('--root needs --alt-fill');
+    if (opts.altPlaceholders)
+      throw new UsageError('--alt-placeholders needs --alt-check or --alt-fill');
+    return;
+  }
+  for (const [key, flag] of NOT_WITH_DOCUMENTS) {
+    if (opts[key] !== undefined && opts[key] !== false)
+      throw new UsageError(`${mode} works on documents; it cannot be combined with ${flag}`);
+  }
+  if (opts.altCheck) {
+    if (opts.root !== undefined)
+      throw new UsageError('--root is for --alt-fill (--alt-check does not look at the images)');
+    if (opts.output !== undefined)
+      throw new UsageError('--alt-check prints to standard output; redirect it instead of -o');
+    if (opts.prompt !== undefined)
+      throw new UsageError('--alt-check asks no model: it takes no prompt');
+  }
+  if (opts.altFill && opts.dryRun && (opts.json || opts.output !== undefined))
+    throw new UsageError(
+      '--alt-fill --dry-run prints a diff; it cannot be combined with --json or --output',
+    );
+  if (inputs.length === 0)
+    throw new UsageError(
+      `${mode} needs documents (Markdown, MDX or HTML files, globs or directories)`,
+    );
 }
 
 function settingsToUsage(error: unknown): never {
@@ -642,7 +757,7 @@ async function buildJob(
     prompt = (await readStdinText(deps.stdin)).trim();
     if (prompt === '') throw new UsageError('the prompt read from standard input is empty');
   }
-  if (images.length === 0 && !opts.filesFrom && imagesGiven) {
+  if (images.length === 0 && !opts.filesFrom && !opts.altFill && imagesGiven) {
     throw new UsageError(
       prompt !== undefined && inputs.length > 0
         ? `no image given (${JSON.stringify(prompt)} is not a file, URL or "-"); run describe-image --help`

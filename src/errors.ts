@@ -5,7 +5,8 @@
 
 export const ExitCode = {
   OK: 0,
-  INTERNAL: 1,
+  /** `--alt-check` found images without alt text (linters exit 1 on findings). */
+  FINDINGS: 1,
   USAGE: 2,
   INPUT: 3,
   AUTH: 4,
@@ -14,6 +15,8 @@ export const ExitCode = {
   SERVER: 7,
   /** `--cache-only` and an image with no stored answer. */
   CACHE_MISS: 8,
+  /** An unexpected internal error (a bug): sysexits.h's EX_SOFTWARE. */
+  INTERNAL: 70,
   INTERRUPTED: 130,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];

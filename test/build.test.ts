@@ -1,9 +1,9 @@
 /**
  * The bundle keeps start-up lean: `--help` and `--version` load dist/main.js alone, and what
  * every other run loads before it knows what it will do (main.js, the chunks it imports at
- * once, and their static imports) holds none of undici, ora, sharp, ajv, mime-db or
- * tinyglobby; those come in through dynamic imports only when a request, a spinner or an
- * image needs them.
+ * once, and their static imports) holds none of undici, ora, sharp, ajv, mime-db,
+ * tinyglobby, parse5, micromark or diff; those come in through dynamic imports only when a
+ * request, a spinner, an image or a document needs them.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -73,9 +73,23 @@ describe('the start-up bundle', () => {
     ['tinyglobby', /expandDirectories/],
     ['lmdb', /\(["']lmdb["']\)/],
     ['the batch engines', /describe_image_shard/],
+    // --alt-check and --alt-fill only: the HTML and Markdown parsers.
+    ['parse5', /sourceCodeLocationInfo/],
+    ['micromark', /labelImageMarker/],
+    ['diff', /createTwoFilesPatch|structuredPatch/],
   ])('holds %s in a lazy chunk only', (_name, signature) => {
     expect(lazy).toMatch(signature);
     expect(all).not.toMatch(signature);
+  });
+
+  it('--alt-check loads the document parsers, but nothing that sends a request or reads an image', () => {
+    const chunk = readdirSync(path.join(DIST, 'chunks')).find((f) => /^alt-[A-Z0-9]+\.js$/.test(f));
+    expect(chunk).toBeDefined();
+    const check = staticClosure([path.join(DIST, 'chunks', chunk!)]);
+    const code = [...check.values()].join('\n');
+    expect(code).toMatch(/runAltCheck|image without alt text/);
+    for (const signature of [/UND_ERR_HEADERS_TIMEOUT/, /\(["']sharp["']\)/, /\bdots12\b/])
+      expect(code).not.toMatch(signature);
   });
 
   it('reaches them through dynamic imports', () => {

@@ -11,7 +11,14 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ApiClient } from '../api/client.js';
-import { classifyFailure, deservesSecondRound, poolPauseMs, formatWait } from '../api/retry.js';
+import {
+  classifyFailure,
+  deservesSecondRound,
+  formatWait,
+  isTooLongToWait,
+  poolPauseMs,
+  stopsEveryRequest,
+} from '../api/retry.js';
 import { InterruptedError } from '../errors.js';
 import type { ExpandedInput } from '../input/expand.js';
 import { RateGate } from '../util/rate-gate.js';
@@ -186,5 +193,46 @@ export class Asker {
   async close(): Promise<void> {
     this.gate.close();
     await (await this.client?.catch(() => undefined))?.close();
+  }
+}
+
+/**
+ * When a run of many images stops asking, whoever runs it (a batch, alt-fill): on a failure every
+ * other request would meet too (a rejected key, an exhausted quota), on a server that asks for
+ * a longer wait than --max-wait, and on rate limits that keep failing images with nothing
+ * getting through (as many in a row as requests in flight, at least 2).
+ */
+export class StopRules {
+  private rateLimitedInARow = 0;
+  /** A rate limit stopped the run: images it did not send are rate-limited, not "not attempted". */
+  stoppedByRateLimit = false;
+
+  constructor(
+    private readonly concurrency: number,
+    private readonly stop: (reason: string) => void,
+    /** What to tell the user to do later ("run again later with --resume"). */
+    private readonly later = 'run again later with --resume',
+  ) {}
+
+  /** An image was answered by the server. */
+  answered(): void {
+    this.rateLimitedInARow = 0;
+  }
+
+  /** An image failed with `error`: stops the run when the rules say so. */
+  failed(error: unknown): void {
+    const failure = classifyFailure(error);
+    if (isTooLongToWait(error)) {
+      this.stoppedByRateLimit = true;
+      this.stop('the server asks for a longer wait than --max-wait');
+    } else if (stopsEveryRequest(failure)) {
+      this.stop(failure.kind === 'auth' ? 'authentication failed' : 'out of quota');
+    } else if (failure.kind === 'rate-limit') {
+      this.rateLimitedInARow++;
+      if (this.rateLimitedInARow >= Math.max(2, this.concurrency)) {
+        this.stoppedByRateLimit = true;
+        this.stop(`rate limited on ${this.rateLimitedInARow} images in a row; ${this.later}`);
+      }
+    }
   }
 }

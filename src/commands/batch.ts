@@ -13,7 +13,6 @@
  * longer than --max-wait, and on rate limits that keep failing images.
  */
 import { setMaxListeners } from 'node:events';
-import { classifyFailure, isTooLongToWait, stopsEveryRequest } from '../api/retry.js';
 import { OUTPUT_CLOSED } from '../deps.js';
 import { ExitCode, InterruptedError } from '../errors.js';
 import type { ExpandedInput, InputPlan } from '../input/expand.js';
@@ -21,7 +20,7 @@ import { isCI } from '../ui/colors.js';
 import { Progress } from '../ui/progress.js';
 import { Turnstile } from '../util/ordered.js';
 import { runPool } from '../util/pool.js';
-import { Asker } from './asker.js';
+import { Asker, StopRules } from './asker.js';
 import { CacheSession } from './cached.js';
 import { forImage, type Job, type RunContext } from './job.js';
 import { Outcomes, type Save } from './outcomes.js';
@@ -38,13 +37,7 @@ export async function runBatch(
   const { deps, reporter } = ctx;
   const started = deps.now();
   // Mutated from callbacks: kept in one object so the checks below see the live values.
-  const state = {
-    interrupted: false,
-    /** Images that failed on a rate limit since the last success. */
-    rateLimitedInARow: 0,
-    /** The batch stopped because of a rate limit: images it did not send are rate-limited. */
-    stoppedByRateLimit: false,
-  };
+  const state = { interrupted: false };
   // Once aborted, nothing new starts; `inflight` aborts the requests still running.
   const stopping = new AbortController();
   const inflight = new AbortController();
@@ -118,25 +111,7 @@ export async function runBatch(
   if (deps.interrupt.aborted) onInterrupt();
   else deps.interrupt.addEventListener('abort', onInterrupt, { once: true });
 
-  /** After a failure: does it stop the batch? */
-  const afterFailure = (error: unknown): void => {
-    const failure = classifyFailure(error);
-    if (isTooLongToWait(error)) {
-      state.stoppedByRateLimit = true;
-      stop('the server asks for a longer wait than --max-wait');
-    } else if (stopsEveryRequest(failure)) {
-      stop(failure.kind === 'auth' ? 'authentication failed' : 'out of quota');
-    } else if (failure.kind === 'rate-limit') {
-      // Images keep failing on rate limits with nothing getting through: stop, resume later.
-      state.rateLimitedInARow++;
-      if (state.rateLimitedInARow >= Math.max(2, job.concurrency)) {
-        state.stoppedByRateLimit = true;
-        stop(
-          `rate limited on ${state.rateLimitedInARow} images in a row; run again later with --resume`,
-        );
-      }
-    }
-  };
+  const rules = new StopRules(job.concurrency, stop);
 
   const describeOne = async (input: ExpandedInput, index: number): Promise<void> => {
     try {
@@ -153,7 +128,7 @@ export async function runBatch(
     if (await outcomes.skip(input, index)) return;
     if (isStopping()) {
       // Pulled just before the stop: count it with the rest.
-      outcomes.notSent(input, index, state.stoppedByRateLimit);
+      outcomes.notSent(input, index, rules.stoppedByRateLimit);
       return;
     }
     const t0 = deps.now();
@@ -164,12 +139,12 @@ export async function runBatch(
         ready: () => turnstile.wait(index),
         started: () => turnstile.pass(index),
       });
-      if (!origin.cached) state.rateLimitedInARow = 0;
+      if (!origin.cached) rules.answered();
       await outcomes.succeed(input, index, answer, deps.now() - t0, origin);
     } catch (error) {
       if (error instanceof InterruptedError && error.notSent) {
         // Stopped (Ctrl-C, a rejected key, a rate limit) before it was sent.
-        outcomes.notSent(input, index, state.stoppedByRateLimit);
+        outcomes.notSent(input, index, rules.stoppedByRateLimit);
       } else if (
         error instanceof InterruptedError ||
         (state.interrupted && inflight.signal.aborted)
@@ -177,7 +152,7 @@ export async function runBatch(
         outcomes.interrupted(index);
       } else {
         outcomes.fail(input, index, forImage(input.name, error), deps.now() - t0);
-        afterFailure(error);
+        rules.failed(error);
       }
     }
   };

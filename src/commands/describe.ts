@@ -62,7 +62,7 @@ export async function describe(job: Job, ctx: RunContext): Promise<number> {
 }
 
 /** Local servers serve whatever model they loaded: ask which (GET /models). */
-async function askServerForModel(job: Job, ctx: RunContext): Promise<string> {
+export async function askServerForModel(job: Job, ctx: RunContext): Promise<string> {
   const client = await createClient(job, ctx, { connections: 1 });
   try {
     const models = await client.listModels(ctx.deps.interrupt);

@@ -56,6 +56,8 @@ export interface OutcomeOptions {
   print: (text: string) => void;
   /** What else each answer goes to. */
   saves?: readonly Save[];
+  /** Fields added to (or replacing) each record's: where an alt text went, say. */
+  recordFields?: ((input: ExpandedInput, index: number) => Partial<ResultRecord>) | undefined;
 }
 
 export class Outcomes {
@@ -150,6 +152,7 @@ export class Outcomes {
     );
     if (origin.cached) rec.cached = true;
     if (origin.batchId) rec.batch_id = origin.batchId;
+    this.addFields(rec, input, index);
     try {
       for (const save of this.saves) await save.save(input, answer, rec);
     } catch (error) {
@@ -168,7 +171,7 @@ export class Outcomes {
       else stats.costKnown = false;
     }
     stats.lastAnswer = { usage: origin.cached ? undefined : answer.usage, cost, cached: origin };
-    this.record(index, rec, formatAnswer(answer.text, this.sanitize));
+    this.record(index, rec, formatAnswer(answer.text, this.sanitize), input.name);
     for (const warning of completionWarnings(this.job, input.name, answer.completion))
       this.ctx.reporter.warn(warning);
   }
@@ -187,7 +190,8 @@ export class Outcomes {
     if (this.job.debug && error instanceof Error && error.stack)
       this.ctx.reporter.debug(error.stack);
     const status = error instanceof APIError ? error.status : undefined;
-    this.record(index, failureRecord(input.name, index, { code, message, status }, ms), undefined);
+    const rec = failureRecord(input.name, index, { code, message, status }, ms);
+    this.record(index, this.addFields(rec, input, index), undefined);
   }
 
   /** Never sent: rate-limited when a rate limit stopped the batch, else not attempted. */
@@ -195,11 +199,8 @@ export class Outcomes {
     if (rateLimited) {
       this.stats.rateLimited++;
       const message = `${input.name}: not sent: the batch stopped on a rate limit`;
-      this.record(
-        index,
-        failureRecord(input.name, index, { code: ExitCode.RATE_LIMIT, message }, 0),
-        undefined,
-      );
+      const rec = failureRecord(input.name, index, { code: ExitCode.RATE_LIMIT, message }, 0);
+      this.record(index, this.addFields(rec, input, index), undefined);
       return;
     }
     this.notAttempted(input.name);
@@ -248,7 +249,17 @@ export class Outcomes {
     }
   }
 
-  private record(index: number, rec: ResultRecord, text: string | undefined): void {
+  private addFields(rec: ResultRecord, input: ExpandedInput, index: number): ResultRecord {
+    return Object.assign(rec, this.opts.recordFields?.(input, index));
+  }
+
+  /** `name` heads a text answer (the input's name, which the record's `image` may not be). */
+  private record(
+    index: number,
+    rec: ResultRecord,
+    text: string | undefined,
+    name: string = rec.image,
+  ): void {
     if (this.file) this.file.append(jsonLine(rec));
     if (this.jsonOut) this.opts.print(jsonLine(rec));
     if (this.textOut) {
@@ -257,7 +268,7 @@ export class Outcomes {
         text === undefined
           ? undefined
           : this.opts.multiple
-            ? `${header(neutralize(rec.image))}\n${text}`
+            ? `${header(neutralize(name))}\n${text}`
             : text,
       );
     }

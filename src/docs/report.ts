@@ -15,10 +15,17 @@ function where(image: ImageFinding): string {
   return `${shown(image.file)}:${image.line}:${image.column}`;
 }
 
-/** `FILE:LINE:COL: image without alt text: SRC` (no newline). */
+/**
+ * `FILE:LINE:COL: image without alt text: SRC` (no newline); for a placeholder,
+ * `FILE:LINE:COL: alt text only names the file ("logo"): SRC`.
+ */
 export function formatMissing(image: ImageFinding): string {
   const src = image.src === '' ? '(no source)' : shown(image.src);
-  return `${where(image)}: image without alt text: ${src}`;
+  const what =
+    image.alt === 'placeholder'
+      ? `alt text only names the file or says "image" ("${shown(image.currentAlt ?? '')}")`
+      : 'image without alt text';
+  return `${where(image)}: ${what}: ${src}`;
 }
 
 /** `FILE:LINE:COL: REASON` for an image that cannot be filled (no newline). */

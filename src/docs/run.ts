@@ -5,7 +5,7 @@
  * are find (read, parse), decide (pure) and write (atomic, per document).
  */
 import { readDocument } from './document.js';
-import { findImages, type FillScope } from './find.js';
+import { findImages, needsModel, type FillScope } from './find.js';
 import { applyFixes, documentFixes } from './fixes.js';
 import { FillPlan, planFill, type DocumentFill } from './plan.js';
 import { altPrompt, finalizeAlt } from './prompt.js';
@@ -50,10 +50,14 @@ export async function loadDocuments(
 
 /**
  * `--alt-check`: the images that have no alt text (a fill would ask the model for them), in
- * document order. Needs no model and no key.
+ * document order; with `placeholders`, also those whose text only repeats the file name.
+ * Needs no model and no key.
  */
-export function missingImages(documents: readonly DocumentFill[]): ImageFinding[] {
-  return documents.flatMap((d) => d.images.filter((i) => i.alt === 'missing'));
+export function missingImages(
+  documents: readonly DocumentFill[],
+  scope: FillScope = {},
+): ImageFinding[] {
+  return documents.flatMap((d) => d.images.filter((i) => needsModel(i, scope)));
 }
 
 /**

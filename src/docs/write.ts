@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError } from '../errors.js';
-import { writeFileAtomic } from '../output/atomic.js';
+import { writeFailure, writeFileAtomic } from '../output/atomic.js';
 import { neutralize, type Redactor } from '../output/guard.js';
 import { documentText } from './document.js';
 import type { SourceDocument } from './types.js';
@@ -18,9 +18,9 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 /**
  * Writes `text` (the document's text with its fixes, without the BOM) over the document.
  * Returns false when there is nothing to change. Throws `InputError` when the file changed on
- * disk since it was read (it is not overwritten), or when the new content holds a secret the
- * run knows (the redactor would alter it: it is not written); the file system's errors pass
- * through (see `writeFailure()`).
+ * disk since it was read (it is not overwritten), when the new content holds a secret the
+ * run knows (the redactor would alter it: it is not written), or when the file system refuses
+ * the write (the document is unchanged: the write is a temporary file and a rename).
  */
 export async function writeDocument(
   doc: SourceDocument,
@@ -41,6 +41,13 @@ export async function writeDocument(
       `${neutralize(doc.path)}: changed on disk since it was read; not written (run again to fill it)`,
     );
   }
-  await writeFileAtomic(doc.path, cwd, content, redactor);
+  try {
+    await writeFileAtomic(doc.path, cwd, content, redactor);
+  } catch (error) {
+    throw new InputError(
+      `${neutralize(doc.path)}: cannot write it (${writeFailure(error)}); it is unchanged`,
+      { cause: error },
+    );
+  }
   return true;
 }

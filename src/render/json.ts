@@ -24,6 +24,14 @@ export interface ResultRecord {
   cached?: boolean;
   /** The provider batch that answered it (--batch-api). */
   batch_id?: string;
+  /** `--alt-fill`: the document the alt text went into, and the image's place in it (1-based). */
+  file?: string;
+  line?: number;
+  column?: number;
+  /** `--alt-fill`: the image's source as the document gives it. */
+  source?: string;
+  /** `--alt-fill`: a later place of an image described once (its usage and cost are on the first). */
+  shared?: boolean;
 }
 
 export interface SuccessDetails {

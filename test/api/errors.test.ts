@@ -443,10 +443,10 @@ describe('exitCodeFor', () => {
     expect(exitCodeFor(new MalformedResponseError('junk'))).toBe(7);
   });
 
-  it('anything that is not ours is an internal error (1)', () => {
-    expect(exitCodeFor(new Error('bug'))).toBe(1);
-    expect(exitCodeFor(new TypeError('bug'))).toBe(1);
-    expect(exitCodeFor('a string')).toBe(1);
-    expect(exitCodeFor(undefined)).toBe(1);
+  it('anything that is not ours is an internal error (70, EX_SOFTWARE)', () => {
+    expect(exitCodeFor(new Error('bug'))).toBe(70);
+    expect(exitCodeFor(new TypeError('bug'))).toBe(70);
+    expect(exitCodeFor('a string')).toBe(70);
+    expect(exitCodeFor(undefined)).toBe(70);
   });
 });

@@ -4,46 +4,20 @@
  * with exactly its text, and the real linters, markdownlint's MD045 and HTMLHint's
  * `alt-require`, find nothing left to fix.
  */
-import htmlhint from 'htmlhint';
-import { lint } from 'markdownlint/sync';
 import { describe, expect, it } from 'vitest';
 import { documentText } from '../../src/docs/document.js';
 import { findImages } from '../../src/docs/find.js';
 import { oneLine } from '../../src/docs/fixes.js';
-import { CORPUS_FILES, corpusDocument, fillWithStandIns, unfill } from './corpus.js';
-
-function md045Lines(text: string): number[] {
-  const results = lint({ strings: { doc: text }, config: { default: false, MD045: true } });
-  return (results.doc ?? []).map((e) => e.lineNumber);
-}
-
-function altRequire(text: string): string[] {
-  return htmlhint.HTMLHint.verify(text, { 'alt-require': true }).map((m) => `${m.line}:${m.col}`);
-}
-
-/**
- * Lines that carry our decorative marker (`<!-- decorative -->`, MDX `{/* decorative *\/}`),
- * which markdownlint does not know.
- */
-function markerLines(text: string): number[] {
-  return text
-    .split(/\r\n|\n/)
-    .flatMap((line, i) =>
-      /<!-{2}\s*decorative\s*-{2}>|\{\/\*\s*decorative\s*\*\/\}/i.test(line) ? [i + 1] : [],
-    );
-}
-
-/**
- * Where HTMLHint's regular-expression parser reads HTML otherwise than the standard (and
- * parse5, and browsers) do, so that it reports images that have their alt text:
- * - it reads attribute names case-sensitively: `<IMG … ALT="…">` has no `alt` for it
- *   (archive.htm line 7, valueless `ALT`, decorative; line 8, `ALT='…'` filled in place);
- * - it reads `<img>` inside `<textarea>`, which is text, as an element (index.html line 35).
- */
-const HTMLHINT_MISREADS: Record<string, string[]> = {
-  'archive.htm': ['7:37', '8:8'],
-  'index.html': ['35:19'],
-};
+import {
+  altRequire,
+  CORPUS_FILES,
+  corpusDocument,
+  fillWithStandIns,
+  HTMLHINT_MISREADS,
+  markerLines,
+  md045Lines,
+  unfill,
+} from './corpus.js';
 
 describe.each(CORPUS_FILES)('%s', (name) => {
   const doc = corpusDocument(name);

@@ -126,6 +126,12 @@ describe('loadDocuments and missingImages', () => {
       expect.stringMatching(/^docs\/broken\.mdx: docs\/broken\.mdx:1:\d+: cannot parse/),
     ]);
     expect(missingImages(loaded)).toHaveLength(34);
+    // With placeholders: the texts that only name the file too, and nothing hidden or decorative.
+    const more = missingImages(loaded, { placeholders: true });
+    expect(more.filter((i) => !missingImages(loaded).includes(i)).map((i) => i.currentAlt)).toEqual(
+      ['page-003', 'tray-icon', 'logo', 'Partner'],
+    );
+    expect(more.every((i) => i.alt === 'missing' || i.alt === 'placeholder')).toBe(true);
   });
 });
 

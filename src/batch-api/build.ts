@@ -24,7 +24,10 @@ export interface JobInput {
    * The body the synchronous call would send (`buildPayload`); or why there is none: its
    * failure, or its answer is in the cache.
    */
-  payload: ChatRequestPayload | { failed: { code: number; message: string } } | { cached: true };
+  payload:
+    | ChatRequestPayload
+    | { failed: { code: number; message: string } }
+    | { cached: true; duplicate?: true };
 }
 
 export interface WriteOptions {
@@ -75,7 +78,11 @@ export async function writeJobFiles(
         continue;
       }
       if ('cached' in input.payload) {
-        await map?.add({ ...entry, cached: true });
+        await map?.add({
+          ...entry,
+          cached: true,
+          ...(input.payload.duplicate ? { duplicate: true } : {}),
+        });
         continue;
       }
       try {

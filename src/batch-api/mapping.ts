@@ -32,6 +32,11 @@ export interface MapEntry {
   cache_key?: string;
   /** Answered from the cache at submission: no request was sent for it. */
   cached?: boolean;
+  /**
+   * The same request as an earlier image of the job (identical bytes and settings): not sent;
+   * its answer is that image's, through the cache, when the results are collected.
+   */
+  duplicate?: boolean;
 }
 
 /** First line of a map file. */

@@ -192,7 +192,7 @@ async function writeResults(
         continue;
       }
       if (!outcome && entry.cached) {
-        outcomes.fail(input, entry.index, cacheLost(input.name), 0);
+        outcomes.fail(input, entry.index, cacheLost(input.name, entry.duplicate === true), 0);
         continue;
       }
       if (!outcome && entry.failed) {
@@ -254,9 +254,11 @@ async function writeResults(
 }
 
 /** An image whose answer was in the cache at submission, and is not any more. */
-function cacheLost(name: string): DescribeImageError {
+function cacheLost(name: string, duplicate: boolean): DescribeImageError {
   return new DescribeImageError(
-    `${name}: its answer was in the cache when the job was submitted, and is not any more; --retry-failed asks for it`,
+    duplicate
+      ? `${name}: asked once for an identical image earlier in the job, which has no answer; --retry-failed asks for it`
+      : `${name}: its answer was in the cache when the job was submitted, and is not any more; --retry-failed asks for it`,
     ExitCode.CACHE_MISS,
   );
 }

@@ -88,6 +88,8 @@ export interface Tally {
   inJobs: Map<string, number>;
   /** Not sent: answered from the cache (their answers come with the job's results). */
   cached: number;
+  /** Not sent: the same request as an earlier image of the run (asked once). */
+  duplicates: number;
 }
 
 /** One request of the run, with what preparation did (for `--dry-run`'s report). */
@@ -117,6 +119,7 @@ export function newTally(): Tally {
     done: 0,
     inJobs: new Map(),
     cached: 0,
+    duplicates: 0,
   };
 }
 
@@ -180,6 +183,20 @@ export async function* jobInputs(
       };
     }
   };
+  // Identical images (the same request key) are asked once, as a synchronous run asks them:
+  // decided in input order, so the one sent comes first and its answer, put in the cache when
+  // the results are collected, is there for the others.
+  const sent = new Set<string>();
+  const once = (ready: PreparedInput): PreparedInput => {
+    const key = ready.image.cache_key;
+    if (key === undefined || !('body' in ready.payload)) return ready;
+    if (!sent.has(key)) {
+      sent.add(key);
+      return ready;
+    }
+    tally.duplicates++;
+    return { ...ready, payload: { cached: true, duplicate: true }, prepared: undefined };
+  };
   const queue: Promise<PreparedInput | undefined>[] = [];
   try {
     for await (const input of plan.inputs) {
@@ -191,12 +208,12 @@ export async function* jobInputs(
       queue.push(next);
       if (queue.length >= PREPARE_AT_ONCE) {
         const ready = await queue.shift();
-        if (ready) yield ready;
+        if (ready) yield once(ready);
       }
     }
     while (queue.length > 0) {
       const ready = await queue.shift();
-      if (ready) yield ready;
+      if (ready) yield once(ready);
     }
   } finally {
     await Promise.allSettled(queue);
@@ -262,6 +279,10 @@ export function reportLeftOut(job: Job, ctx: RunContext, tally: Tally): void {
   if (tally.cached > 0)
     ctx.reporter.notice(
       `${formatCount(tally.cached)} image(s) answered from the cache: not sent (their answers come with the results)`,
+    );
+  if (tally.duplicates > 0)
+    ctx.reporter.notice(
+      `${formatCount(tally.duplicates)} image(s) identical to an earlier one: asked once (the answer is given to each)`,
     );
   for (const [id, count] of tally.inJobs)
     ctx.reporter.notice(

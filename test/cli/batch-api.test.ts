@@ -786,6 +786,30 @@ describe('the answer cache', () => {
     expect(all.stderr).toMatch('cache: 2 answers from the cache, no request made');
   });
 
+  it('identical images in one submission are asked once, and each gets the answer', async () => {
+    const { server, dir, names, cli } = await cached(3);
+    // img-002.png becomes a copy of img-000.png: the same bytes under another name.
+    await writeFile(path.join(dir, names[2]!), await readFile(path.join(dir, names[0]!)));
+    const r = await cli(['.', '--batch-api', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch('1 image(s) identical to an earlier one: asked once');
+    const id = r.stdout.trim();
+    const batch = [...server.batches.values()][0];
+    expect(batch?.lines.map((l) => l.customId)).toEqual([`${id}-0`, `${id}-1`]);
+    server.finish();
+    const all = await cli(['--job', id, '--wait', '--json']);
+    expect(all.code, all.stderr).toBe(0);
+    const records = jsonLines<Record & { cached?: boolean }>(all.stdout);
+    expect(records.map((x) => x.image)).toEqual(names);
+    const first = await expectedAnswer(dir, names[0]!, id, 0);
+    expect(records.map((x) => x.text)).toEqual([
+      first,
+      await expectedAnswer(dir, names[1]!, id, 1),
+      first,
+    ]);
+    expect(records.map((x) => x.cached ?? false)).toEqual([false, false, true]);
+  });
+
   it('a job whose every image is in the cache sends nothing and writes the answers at once', async () => {
     const { server, cli } = await cached(2);
     const first = (await cli(['.', '--batch-api'])).stdout.trim();

@@ -130,7 +130,8 @@ export class Asker {
       answer = await ask();
     }
     this.lastSuccessAt = ctx.deps.now();
-    return answer;
+    // Write-back checks the file is still the one the model saw.
+    return image.stamp ? { ...answer, stamp: image.stamp } : answer;
   }
 
   /** Stops the gate (and its timer) and closes the connections. */

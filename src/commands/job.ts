@@ -15,6 +15,7 @@ import type { InputPlan } from '../input/expand.js';
 import { checkImageBytes, readImage, type ImageArg, type ImageBytes } from '../input/images.js';
 import { prepareBytes, type PreparedBytes } from '../input/prepare.js';
 import { MIME_BY_FORMAT } from '../input/sniff.js';
+import type { FileStamp } from '../metadata/stamp.js';
 import { estimateImageTokens } from '../input/tokens.js';
 import { formatImageReport } from '../render/image-report.js';
 import type { Provider } from '../providers.js';
@@ -136,6 +137,8 @@ export interface PreparedImage {
   source: ImageSource;
   /** What preparation did (undefined for a URL passed through). */
   prepared: PreparedBytes | undefined;
+  /** A local file as it was read (write-back refuses a file that changed since). */
+  stamp?: FileStamp | undefined;
 }
 
 /** Most images in one request (OpenAI's limit). */
@@ -195,7 +198,12 @@ export async function prepareImage(
     () => ctx.deps.now(),
   );
   for (const note of prepared.notes) ctx.reporter.notice(note);
-  return { name: arg.name, source: { mime: prepared.mime, data: prepared.data }, prepared };
+  return {
+    name: arg.name,
+    source: { mime: prepared.mime, data: prepared.data },
+    prepared,
+    stamp: bytes.stamp,
+  };
 }
 
 /** Most bytes of images in one request (OpenAI: 50 MB). */
@@ -250,6 +258,8 @@ export interface Answer {
   text: string;
   /** Token usage of every request the answer took (a structured answer may take two). */
   usage: Usage | undefined;
+  /** The local file the answer is about, as it was read (for write-back's "changed since"). */
+  stamp?: FileStamp | undefined;
 }
 
 /**

@@ -15,6 +15,8 @@ import type { InputPlan } from '../input/expand.js';
 import { checkImageBytes, readImage, type ImageArg, type ImageBytes } from '../input/images.js';
 import { prepareBytes, type PreparedBytes } from '../input/prepare.js';
 import { MIME_BY_FORMAT } from '../input/sniff.js';
+import type { Source } from '../metadata/content.js';
+import type { SidecarStyle } from '../metadata/formats.js';
 import type { FileStamp } from '../metadata/stamp.js';
 import { estimateImageTokens } from '../input/tokens.js';
 import { formatImageReport } from '../render/image-report.js';
@@ -71,6 +73,8 @@ export interface Job {
   /** Fetch image URLs and send their bytes (--download, or the provider's need). */
   download: boolean;
   dryRun: boolean;
+  /** `--write-metadata` / `--xmp-sidecar`: each answer written into its photo or a sidecar. */
+  writeBack: WriteBack | undefined;
   /** `--schema` or `--preset`. */
   structured: StructuredSpec | undefined;
   /** Config prices over the built-in ones. */
@@ -82,6 +86,20 @@ export interface Job {
     /** Azure's `api-version`. */
     query: Record<string, string>;
   };
+}
+
+/** Where and how answers are written into photos (see src/metadata/writer.ts). */
+export interface WriteBack {
+  /** Into the photo itself, or into an XMP sidecar beside it (`--xmp-sidecar`). */
+  target: 'embed' | 'sidecar';
+  /** `append`: `photo.jpg.xmp`; `replace`: `photo.xmp` (`--xmp-name`). */
+  sidecarStyle: SidecarStyle;
+  /** Photos keep their modification time (unless `--update-mtime`). */
+  keepMtime: boolean;
+  /** `--backup`: ExifTool's `photo.jpg_original` is left beside each photo written. */
+  backup: boolean;
+  /** What the answers are (a preset, or a plain prompt): which fields they go to. */
+  source: Source;
 }
 
 /** The model, once it is known (describe() asks the server when none was set). */

@@ -24,6 +24,12 @@ export interface ResultRecord {
   cached?: boolean;
   /** The provider batch that answered it (--batch-api). */
   batch_id?: string;
+  /**
+   * Write-back (--write-metadata, --xmp-sidecar): the file written (the photo, or its sidecar)
+   * and what happened: `written`, `unchanged` (it held the answer), `empty` (nothing to write),
+   * `unsupported` (a format that holds no metadata).
+   */
+  metadata?: { file: string; status: string };
 }
 
 export interface SuccessDetails {

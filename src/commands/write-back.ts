@@ -152,16 +152,26 @@ function emptyCounts(): Counts {
   return { written: 0, planned: 0, unchanged: 0, empty: 0, unsupported: 0 };
 }
 
-/** `metadata: 48 photos written, 2 already held the answer, 1 with nothing to write`. */
+/**
+ * `metadata: 48 photos written, 2 already held the answer, 1 with nothing to write` (the noun
+ * with the first count).
+ */
 function summaryLine(counts: Counts, wb: WriteBack): string | undefined {
   const files = wb.target === 'sidecar' ? 'XMP sidecar' : 'photo';
-  const parts: string[] = [];
-  if (counts.written > 0)
-    parts.push(`${formatCount(counts.written)} ${plural(counts.written, files)} written`);
-  if (counts.unchanged > 0) parts.push(`${formatCount(counts.unchanged)} already held the answer`);
-  if (counts.empty > 0) parts.push(`${formatCount(counts.empty)} with nothing to write`);
-  if (counts.unsupported > 0)
-    parts.push(`${formatCount(counts.unsupported)} in a format that holds no metadata`);
+  const parts = (
+    [
+      [counts.written, 'written'],
+      [counts.unchanged, 'already held the answer'],
+      [counts.empty, 'with nothing to write'],
+      [counts.unsupported, 'in a format that holds no metadata'],
+    ] as const
+  )
+    .filter(([count]) => count > 0)
+    .map(([count, what], i) =>
+      i === 0
+        ? `${formatCount(count)} ${plural(count, files)} ${what}`
+        : `${formatCount(count)} ${what}`,
+    );
   return parts.length === 0 ? undefined : `metadata: ${parts.join(', ')}`;
 }
 

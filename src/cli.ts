@@ -676,6 +676,11 @@ function writeBackOf(opts: CliOptions): WriteBack | undefined {
     if (opts.backup) throw needs('--backup');
     return undefined;
   }
+  if (opts.writeMetadata && opts.xmpSidecar) {
+    throw new UsageError(
+      'give --write-metadata (into the photo) or --xmp-sidecar (into a sidecar beside it), not both',
+    );
+  }
   const option = target === 'sidecar' ? '--xmp-sidecar' : '--write-metadata';
   if (opts.xmpName && target !== 'sidecar') throw new UsageError('--xmp-name needs --xmp-sidecar');
   if (target === 'sidecar' && (opts.updateMtime || opts.backup)) {

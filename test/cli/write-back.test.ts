@@ -363,6 +363,10 @@ describe('refused before any request (exit 2)', () => {
       ['--together', '--write-metadata'],
       /--together gives one answer for all the images; it cannot be used with --write-metadata/,
     ],
+    [
+      ['--write-metadata', '--xmp-sidecar'],
+      /give --write-metadata \(into the photo\) or --xmp-sidecar/,
+    ],
     [['--backup'], /--backup needs --write-metadata or --xmp-sidecar/],
     [['--update-mtime'], /--update-mtime needs --write-metadata or --xmp-sidecar/],
     [['--write-metadata', '--xmp-name', 'photo.xmp'], /--xmp-name needs --xmp-sidecar/],

@@ -36,6 +36,31 @@ async function bundleWriter(dir) {
 }
 
 /**
+ * `count` distinct 64×48 JPEGs in `dir` (`p00000.jpg` …), none needing preparation; their
+ * names. Each differs from every other (an answer cache cannot answer one for another).
+ */
+export async function smallJpegs(dir, count) {
+  mkdirSync(dir, { recursive: true });
+  const names = [];
+  for (let i = 0; i < count; i++) {
+    const jpeg = await sharp({
+      create: {
+        width: 64,
+        height: 48,
+        channels: 3,
+        background: { r: i % 256, g: (i >> 8) * 40 + 10, b: 160 },
+      },
+    })
+      .jpeg()
+      .toBuffer();
+    const name = `p${String(i).padStart(5, '0')}.jpg`;
+    writeFileSync(path.join(dir, name), jpeg);
+    names.push(name);
+  }
+  return names;
+}
+
+/**
  * Writes a caption into `count` fresh 64×48 JPEGs. Returns the table rows and the numbers:
  * ExifTool's start, milliseconds per photo, and the copy floor per photo.
  */
@@ -43,19 +68,8 @@ export async function benchWriteBack({ work, count = 1000, concurrency = 8 }) {
   const { openMetadataWriter } = await bundleWriter(path.join(work, 'metadata-bundle'));
   const photos = path.join(work, 'metadata-photos');
   const copies = path.join(work, 'metadata-copies');
-  mkdirSync(photos, { recursive: true });
   mkdirSync(copies, { recursive: true });
-  const names = [];
-  for (let i = 0; i < count; i++) {
-    const jpeg = await sharp({
-      create: { width: 64, height: 48, channels: 3, background: { r: i % 256, g: 90, b: 160 } },
-    })
-      .jpeg()
-      .toBuffer();
-    const name = `p${String(i).padStart(5, '0')}.jpg`;
-    writeFileSync(path.join(photos, name), jpeg);
-    names.push(name);
-  }
+  const names = await smallJpegs(photos, count);
 
   let t0 = performance.now();
   for (const name of names) copyFileSync(path.join(photos, name), path.join(copies, name));

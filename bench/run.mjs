@@ -17,6 +17,9 @@
 //     synchronous path's preparation of the same images (`--dry-run`), and peak RSS
 //  8. one 190 MB batch shard built and uploaded to the loopback batch stand-in (`--batch-api`):
 //     peak RSS (target ≤ 150 MiB), next to the engine alone (bench/batch-api.mjs)
+//  9. write-back (--write-metadata) over 1,000 small JPEGs at -c 8 against a server that answers
+//     at once: time per photo with and without it, next to a bare undici loop sending the same
+//     requests and to the writer alone (bench/metadata.mjs) with its floor, copying each file
 //
 // Every run gets a fresh, empty answer cache unless a row says otherwise: no row is answered
 // from another's cache.
@@ -448,6 +451,87 @@ try {
   }
 
   if (want(7) || want(8)) rows.push(...(await batchApiRows({ work, quick, smallImages })));
+  if (want(9)) {
+    const count = quick ? 100 : 1000;
+    const { benchWriteBack, smallJpegs } = await import('./metadata.mjs');
+    // Two folders of the same photos: one described, one described and written into.
+    const plainDir = path.join(work, 'wb-plain');
+    const writeDir = path.join(work, 'wb-write');
+    await smallJpegs(plainDir, count);
+    await smallJpegs(writeDir, count);
+    // A fresh answer cache for each run: no answer of one run is another's hit.
+    const fresh = (name) => ({ ...env, XDG_CACHE_HOME: path.join(work, `cache-${name}`) });
+    await setDelay(0);
+    const plainMs = await runAsync(
+      process.execPath,
+      [BIN, plainDir, '-c', '8', '-q'],
+      fresh('plain'),
+    );
+    const writeMs = await runAsync(
+      process.execPath,
+      [BIN, writeDir, '-c', '8', '-q', '--write-metadata'],
+      fresh('write'),
+    );
+    const floorMs = await runAsync(
+      process.execPath,
+      [
+        fileURLToPath(new URL('floor.mjs', import.meta.url)),
+        'undici',
+        `${base}/chat/completions`,
+        String(count),
+        '8',
+        path.join(plainDir, 'p00000.jpg'),
+      ],
+      {},
+    );
+    const alone = await benchWriteBack({ work, count });
+    const per = (ms) => ms / count;
+    rows.push([
+      `9 write-back, ${count.toLocaleString('en-US')} small JPEGs`,
+      'describe-image -c 8, server answers at once',
+      `${per(plainMs).toFixed(2)} ms a photo`,
+      `bare undici loop, same requests: ${per(floorMs).toFixed(2)} ms (start-up included in both)`,
+    ]);
+    rows.push([
+      '',
+      '  the same with --write-metadata',
+      `${per(writeMs).toFixed(2)} ms a photo`,
+      `${(writeMs / plainMs).toFixed(2)}× without; write-back adds ${per(writeMs - plainMs).toFixed(2)} ms a photo`,
+    ]);
+    rows.push([
+      '',
+      '  the writer alone, 8 at a time',
+      `${alone.perPhotoMs.toFixed(2)} ms a photo`,
+      `copying each file: ${alone.copyMs.toFixed(2)} ms; ExifTool start ${alone.startMs.toFixed(0)} ms, end ${alone.closeMs.toFixed(0)} ms`,
+    ]);
+    rows.push([
+      '',
+      '  against row 3 (200 ms a request)',
+      `${(25 / per(writeMs)).toFixed(1)}× headroom`,
+      '-c 8 at 200 ms a request is 25 ms an image; the CLI writing back, with an instant server, takes the time above',
+    ]);
+    // And measured so: is write-back the bottleneck at -c 8 against a server as slow as row 3's?
+    await smallJpegs(path.join(work, 'wb-plain-200'), count);
+    await smallJpegs(path.join(work, 'wb-write-200'), count);
+    await setDelay(200);
+    const slowPlain = await runAsync(
+      process.execPath,
+      [BIN, path.join(work, 'wb-plain-200'), '-c', '8', '-q'],
+      fresh('plain-200'),
+    );
+    const slowWrite = await runAsync(
+      process.execPath,
+      [BIN, path.join(work, 'wb-write-200'), '-c', '8', '-q', '--write-metadata'],
+      fresh('write-200'),
+    );
+    const rate = (ms) => (count * 1000) / ms;
+    rows.push([
+      '',
+      '  -c 8, 200 ms a request',
+      `${rate(slowWrite).toFixed(1)} img/s`,
+      `with --write-metadata; ${rate(slowPlain).toFixed(1)} img/s without (ideal 40, start-up included)`,
+    ]);
+  }
 } finally {
   server.disconnect();
   rmSync(work, { recursive: true, force: true });

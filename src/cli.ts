@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { ImageDetail } from './api/types.js';
-import type { Job } from './commands/job.js';
+import type { Job, WriteBack } from './commands/job.js';
 import {
   DEFAULT_BASE_URL,
   DEFAULT_MODEL,
@@ -30,6 +30,7 @@ import {
   UsageError,
   exitCodeFor,
 } from './errors.js';
+import { writeBackSource } from './metadata/content.js';
 import { displayUrl } from './output/guard.js';
 import { parseAge } from './cache/age.js';
 import { cacheDirOf } from './cache/location.js';
@@ -77,6 +78,11 @@ export interface CliOptions {
   /** true: --download, false: --no-download, undefined: as the provider needs. */
   download?: boolean;
   dryRun?: boolean;
+  writeMetadata?: boolean;
+  xmpSidecar?: boolean;
+  xmpName?: (typeof XMP_NAMES)[number];
+  updateMtime?: boolean;
+  backup?: boolean;
   saveKey?: boolean;
   /** false for --no-cache (commander's default is true). */
   cache: boolean;
@@ -104,6 +110,9 @@ export interface CliOptions {
   root?: string;
   altPlaceholders?: boolean;
 }
+
+/** `--xmp-name`: the two ways photo managers name a sidecar (photo.jpg → …). */
+const XMP_NAMES = ['photo.jpg.xmp', 'photo.xmp'] as const;
 
 function integer(min: number) {
   return (value: string): number => {
@@ -231,9 +240,38 @@ export function createProgram(
       'read image paths or URLs from a file, one per line ("-": standard input)',
     )
     .option('-o, --output <file>', 'append JSON Lines results to a file instead of standard output')
-    .option('--resume', 'with --output: skip images the file already holds an answer for')
+    .option(
+      '--resume',
+      "with --output: skip images the file already holds an answer for (with write-back: also those whose metadata holds this preset's answer)",
+    )
     .option('--sidecar', 'write each answer next to its image as NAME.txt (NAME.json with --json)')
-    .option('--skip-existing', 'with --sidecar: skip images that already have one')
+    .option(
+      '--skip-existing',
+      "with --sidecar: skip images that already have one; with write-back, those whose metadata holds this preset's answer",
+    )
+    .optionsGroup('Write-back (needs Perl; see "Write-back" below):')
+    .option(
+      '--write-metadata',
+      "write each answer into the photo's own metadata, where photo managers read it",
+    )
+    .option(
+      '--xmp-sidecar',
+      'write each answer into an XMP sidecar beside the photo instead of into the photo (not the .txt of --sidecar)',
+    )
+    .addOption(
+      new Option(
+        '--xmp-name <name>',
+        'with --xmp-sidecar: name the sidecar of photo.jpg photo.jpg.xmp, as digiKam, darktable and Immich do (the default), or photo.xmp, as Lightroom and Capture One do',
+      ).choices(XMP_NAMES),
+    )
+    .option(
+      '--update-mtime',
+      'give each photo written a new modification time (by default it keeps its own, so backup tools and photo managers do not see it as new)',
+    )
+    .option(
+      '--backup',
+      'keep each photo as it was before, as photo.jpg_original (by default no copy is left)',
+    )
     .optionsGroup('Batch API:')
     .option('--batch-api', "submit the images to the provider's batch engine; print the job id")
     .option('--wait', 'with --batch-api or --job: wait for the job, then write its results')
@@ -345,12 +383,27 @@ export function createProgram(
         'Presets (--preset NAME):',
         ...PRESETS.map((p) => `  ${p.name.padEnd(10)} ${p.description}`),
         '',
+        'Write-back (--write-metadata, --xmp-sidecar): what each answer becomes:',
+        '  a plain prompt,  the description: XMP dc:description (other languages kept),',
+        '  caption, ocr     EXIF ImageDescription, IPTC Caption-Abstract (where the',
+        '                   photo has IPTC)',
+        '  alt-text         the alt text (XMP Iptc4xmpCore:AltTextAccessibility), and the',
+        '                   description when the photo has none',
+        '  tags, objects    keywords, added to XMP dc:subject, IPTC Keywords,',
+        '                   lr:hierarchicalSubject and digiKam:TagsList (those there are',
+        '                   kept; none is added twice)',
+        '  --schema         refused: nothing says which property is a caption',
+        'Writes are atomic (a temporary file, then a rename) and never re-encode the',
+        'picture. Photos keep their modification time (--update-mtime gives a new one);',
+        'no copy is left unless --backup.',
+        '',
         'Examples:',
         '  describe-image cat.png',
         '  describe-image cat.png "What breed is this cat?"',
         '  curl -s https://example.com/a.jpg | describe-image - "Describe it in one line"',
         "  describe-image 'photos/**/*.jpg' --json -o captions.jsonl --resume",
         '  describe-image --preset tags photo.jpg',
+        '  describe-image photos/ --preset caption --write-metadata --skip-existing',
         '  describe-image --provider ollama -m llava photo.jpg',
         '  describe-image photos/ --preset alt-text --batch-api --wait -o alt.jsonl',
         "  describe-image --alt-check 'docs/**/*.md' site/index.html",
@@ -561,6 +614,7 @@ async function runGuarded(
             sidecar: opts.sidecar,
             resume: opts.resume,
             skipExisting: opts.skipExisting,
+            writeBack: job.writeBack,
           },
         },
         { deps, reporter, redactor: reporter.redactor },
@@ -712,11 +766,18 @@ async function buildJob(
   const offline =
     batchMode?.kind === 'file' || batchMode?.kind === 'results' || batchMode?.kind === 'jobs';
   // Checks that need no I/O come first.
+  const writeBack = writeBackOf(opts);
   // A job's output options may come from its record: checked once merged (commands/batch-job.ts).
-  if (opts.resume && !opts.output && imagesGiven)
-    throw new UsageError('--resume needs --output FILE (the file to resume from)');
-  if (opts.skipExisting && !opts.sidecar && imagesGiven)
-    throw new UsageError('--skip-existing needs --sidecar');
+  if (opts.resume && !opts.output && !writeBack && imagesGiven) {
+    throw new UsageError(
+      '--resume needs --output FILE (the file to resume from), or write-back (--write-metadata, --xmp-sidecar)',
+    );
+  }
+  if (opts.skipExisting && !opts.sidecar && !writeBack && imagesGiven) {
+    throw new UsageError(
+      '--skip-existing needs --sidecar, or write-back (--write-metadata, --xmp-sidecar)',
+    );
+  }
   if (opts.together && (opts.sidecar || opts.filesFrom)) {
     throw new UsageError(
       '--together sends one request for all images; it cannot be used with --sidecar or --files-from',
@@ -831,6 +892,7 @@ async function buildJob(
     original: Boolean(opts.original),
     download: opts.download ?? Boolean(provider.downloadUrls),
     dryRun: Boolean(opts.dryRun),
+    writeBack,
     structured,
     // The config file (or a profile) can turn the cache off; a flag always wins.
     cache: opts.refresh
@@ -848,6 +910,48 @@ async function buildJob(
       apiKey,
       query: settings.apiVersion ? { 'api-version': settings.apiVersion.value } : {},
     },
+  };
+}
+
+/**
+ * Write-back's settings, or undefined without `--write-metadata` / `--xmp-sidecar`. Combinations
+ * that cannot work are usage errors here, before any request.
+ */
+function writeBackOf(opts: CliOptions): WriteBack | undefined {
+  const target = opts.xmpSidecar ? 'sidecar' : opts.writeMetadata ? 'embed' : undefined;
+  const needs = (option: string): UsageError =>
+    new UsageError(`${option} needs --write-metadata or --xmp-sidecar`);
+  if (target === undefined) {
+    if (opts.xmpName) throw new UsageError('--xmp-name needs --xmp-sidecar');
+    if (opts.updateMtime) throw needs('--update-mtime');
+    if (opts.backup) throw needs('--backup');
+    return undefined;
+  }
+  if (opts.writeMetadata && opts.xmpSidecar) {
+    throw new UsageError(
+      'give --write-metadata (into the photo) or --xmp-sidecar (into a sidecar beside it), not both',
+    );
+  }
+  const option = target === 'sidecar' ? '--xmp-sidecar' : '--write-metadata';
+  if (opts.xmpName && target !== 'sidecar') throw new UsageError('--xmp-name needs --xmp-sidecar');
+  if (target === 'sidecar' && (opts.updateMtime || opts.backup)) {
+    throw new UsageError(
+      `${opts.backup ? '--backup' : '--update-mtime'} is about the photo, which --xmp-sidecar leaves as it is`,
+    );
+  }
+  if (opts.together) {
+    throw new UsageError(
+      `--together gives one answer for all the images; it cannot be used with ${option}`,
+    );
+  }
+  const source = writeBackSource({ preset: opts.preset, schema: opts.schema !== undefined });
+  if (!source.ok) throw new UsageError(source.problem.replace('--write-metadata', option));
+  return {
+    target,
+    sidecarStyle: opts.xmpName === 'photo.xmp' ? 'replace' : 'append',
+    keepMtime: !opts.updateMtime,
+    backup: Boolean(opts.backup),
+    source: source.source,
   };
 }
 

@@ -22,11 +22,13 @@ function prerenderedHelp(): string | undefined {
 }
 
 async function main(argv: string[]): Promise<void> {
-  const [{ ExitCode }, { OUTPUT_CLOSED }, os, v8] = await Promise.all([
+  const [{ ExitCode }, { OUTPUT_CLOSED }, os, v8, metadata] = await Promise.all([
     import('./errors.js'),
     import('./deps.js'),
     import('node:os'),
     import('node:v8'),
+    // The open write-back writers (tiny; loads nothing): their ExifTool must end with us.
+    import('./metadata/registry.js'),
   ]);
   // undici's HTTP parser (llhttp) and heic-decode's libheif are WebAssembly. V8 compiles them
   // twice, the second time with its optimising compiler in the background, and Node waits
@@ -50,6 +52,22 @@ async function main(argv: string[]): Promise<void> {
   };
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
+  // A closed terminal stops the run like SIGTERM (unhandled, Node would die at once and leave
+  // a write-back's ExifTool behind).
+  process.on('SIGHUP', onSigint);
+  // Every way out (a return, the second Ctrl-C's process.exit(), an uncaught exception): a
+  // write-back's ExifTool (Perl) gets SIGINT, which it traps: it removes its temporary file
+  // and ends, so the photo it was writing is left whole, old or new, and no Perl outlives us.
+  // (batch-cluster's own exit hook sends SIGKILL, which leaves the temporary file: it is off.)
+  process.on('exit', () => {
+    for (const pid of metadata.metadataProcessIds()) {
+      try {
+        process.kill(pid, 'SIGINT');
+      } catch {
+        // Already gone.
+      }
+    }
+  });
 
   // A reader that goes away (`describe-image x.png | head -1`) is not an error worth a trace.
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
@@ -84,8 +102,11 @@ async function main(argv: string[]): Promise<void> {
     process.stderr.write(`describe-image: error: unexpected internal error: ${String(error)}\n`);
     process.exitCode = ExitCode.INTERNAL;
   } finally {
+    // A backstop: each command closes its own writer (writes in progress finish, ExifTool ends).
+    await metadata.closeMetadataWriters();
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
+    process.off('SIGHUP', onSigint);
   }
 }
 

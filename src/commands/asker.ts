@@ -125,10 +125,15 @@ export class Asker {
     );
     const cache = this.opts.cache;
     const key = cache.keyFor([loaded], opts.prompt);
+    // Write-back checks the file is still the one the answer is about.
+    const stamped = (answer: Answer): Answer => {
+      const stamp = loaded.bytes?.stamp;
+      return stamp ? { ...answer, stamp } : answer;
+    };
     const hit = cache.lookup(key, input.name);
     if (hit) {
       opts.started?.();
-      return { answer: hit.answer, origin: { cached: true, askedAt: hit.askedAt } };
+      return { answer: stamped(hit.answer), origin: { cached: true, askedAt: hit.askedAt } };
     }
     const { answer, shared } = await cache.once(
       key,
@@ -145,7 +150,7 @@ export class Asker {
       },
       opts.started,
     );
-    return { answer, origin: shared ? { cached: true } : {} };
+    return { answer: stamped(answer), origin: shared ? { cached: true } : {} };
   }
 
   private async ask(

@@ -156,6 +156,13 @@ async function writeResults(
   ctx: RunContext,
   opts: WriteOptions,
 ): Promise<number> {
+  // The job's write-back (asked for now, or remembered from the submission) is one more save.
+  if (job.writeBack && opts.saves.length === 0) {
+    const { withWriteBack } = await import('./write-back.js');
+    return withWriteBack(job, ctx, (saves) =>
+      writeResults(job, source, table, ctx, { ...opts, saves }),
+    );
+  }
   const { deps, reporter } = ctx;
   const outcomes = await Outcomes.open(job, ctx, {
     multiple: (source.inputs ?? 2) > 1,

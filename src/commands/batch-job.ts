@@ -12,7 +12,7 @@ import type { FlowContext } from '../batch-api/submit.js';
 import { batchTarget, type BatchTarget } from '../batch-api/targets.js';
 import { UsageError } from '../errors.js';
 import { displayUrl } from '../output/guard.js';
-import { createClient, modelOf, type Job, type RunContext } from './job.js';
+import { createClient, modelOf, type Job, type RunContext, type WriteBack } from './job.js';
 import { loadStructuredSpec, type StructuredSpec } from './structured.js';
 
 /** Output options as given on this command line (undefined: not given). */
@@ -22,6 +22,8 @@ export interface OutputFlags {
   sidecar?: boolean | undefined;
   resume?: boolean | undefined;
   skipExisting?: boolean | undefined;
+  /** `--write-metadata`, `--xmp-sidecar` and their options. */
+  writeBack?: WriteBack | undefined;
 }
 
 /** What `cli.ts` passes besides the `Job`. */
@@ -120,6 +122,7 @@ export function outputSettings(given: OutputFlags, cwd: string): Record<string, 
     sidecar: given.sidecar,
     resume: given.resume,
     skipExisting: given.skipExisting,
+    writeBack: given.writeBack,
   };
 }
 
@@ -158,14 +161,43 @@ export async function jobFromRecord(
     sidecar: given.sidecar ?? bool(o.sidecar) ?? false,
     resume: given.resume ?? bool(o.resume) ?? false,
     skipExisting: given.skipExisting ?? bool(o.skipExisting) ?? false,
+    writeBack: given.writeBack ?? writeBackIn(o.writeBack),
   });
+}
+
+/** A write-back remembered in a job record, if it is one. */
+function writeBackIn(raw: unknown): WriteBack | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const r = raw as Record<string, unknown>;
+  const sources = ['caption', 'ocr', 'prompt', 'alt-text', 'tags', 'objects'];
+  if (
+    (r.target !== 'embed' && r.target !== 'sidecar') ||
+    (r.sidecarStyle !== 'append' && r.sidecarStyle !== 'replace') ||
+    typeof r.keepMtime !== 'boolean' ||
+    typeof r.backup !== 'boolean' ||
+    typeof r.source !== 'string' ||
+    !sources.includes(r.source)
+  )
+    return undefined;
+  return {
+    target: r.target,
+    sidecarStyle: r.sidecarStyle,
+    keepMtime: r.keepMtime,
+    backup: r.backup,
+    source: r.source as WriteBack['source'],
+  };
 }
 
 /** The checks `cli.ts` makes on output options, once the record's are merged in. */
 export function checkedOutput(job: Job): Job {
-  if (job.resume && !job.output)
-    throw new UsageError('--resume needs --output FILE (the file to resume from)');
-  if (job.skipExisting && !job.sidecar) throw new UsageError('--skip-existing needs --sidecar');
+  if (job.resume && !job.output && !job.writeBack)
+    throw new UsageError(
+      '--resume needs --output FILE (the file to resume from), or write-back (--write-metadata, --xmp-sidecar)',
+    );
+  if (job.skipExisting && !job.sidecar && !job.writeBack)
+    throw new UsageError(
+      '--skip-existing needs --sidecar, or write-back (--write-metadata, --xmp-sidecar)',
+    );
   return job;
 }
 

@@ -325,6 +325,13 @@ export async function submitRun(
   ctx: RunContext,
   saves: readonly Save[],
 ): Promise<number> {
+  // With write-back, ExifTool starts first: its checks (--skip-existing, --resume) leave out
+  // photos already written, and its writes take the results of --wait.
+  const writesNow = (mode.kind === 'submit' && mode.wait) || job.skipExisting || job.resume;
+  if (job.writeBack && saves.length === 0 && writesNow) {
+    const { withWriteBack } = await import('./write-back.js');
+    return withWriteBack(job, ctx, (wb) => submitRun(job, mode, opts, ctx, wb));
+  }
   const { deps, reporter } = ctx;
   const file = mode.kind === 'file' ? path.resolve(deps.cwd, mode.path) : undefined;
   checkModel(job, file ? '--batch-file' : '--batch-api');

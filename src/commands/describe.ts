@@ -1,11 +1,11 @@
 /**
  * One request: one image (or several with --together) → request → streamed answer on
  * stdout → usage and cost on stderr. Several images without --together go to `batch.ts`, and
- * so does one image with an output option (--json, -o, --sidecar: a batch of one writes what a
- * batch writes); `--dry-run` goes to `dry-run.ts`.
+ * so does one image with an output option (--json, -o, --sidecar, write-back: a batch of one
+ * writes what a batch writes); `--dry-run` goes to `dry-run.ts`.
  */
 import { DescribeImageError, ExitCode, InterruptedError, UsageError, oneLine } from '../errors.js';
-import { planInputs } from '../input/expand.js';
+import { planInputs, type InputPlan } from '../input/expand.js';
 import type { ImageArg } from '../input/images.js';
 import { jsonLine, successRecord } from '../render/json.js';
 import { AnswerWriter } from '../render/text.js';
@@ -35,6 +35,7 @@ import {
   type PreparedImage,
   type RunContext,
 } from './job.js';
+import type { Save } from './outcomes.js';
 
 export async function describe(job: Job, ctx: RunContext): Promise<number> {
   const { deps, reporter } = ctx;
@@ -49,14 +50,29 @@ export async function describe(job: Job, ctx: RunContext): Promise<number> {
     const { dryRun } = await import('./dry-run.js');
     return dryRun(job, ctx, plan);
   }
+  if (!job.writeBack) return describePlan(job, ctx, plan, []);
+  // ExifTool starts before anything is sent: without Perl, the run stops here.
+  const { withWriteBack } = await import('./write-back.js');
+  return withWriteBack(job, ctx, (saves) => describePlan(job, ctx, plan, saves));
+}
+
+async function describePlan(
+  job: Job,
+  ctx: RunContext,
+  plan: InputPlan,
+  saves: readonly Save[],
+): Promise<number> {
   if (job.model === undefined) job = { ...job, model: await askServerForModel(job, ctx) };
   job = {
     ...job,
     maxWaitMs: job.maxWaitMs ?? (plan.multiple ? BATCH_MAX_WAIT_MS : SINGLE_MAX_WAIT_MS),
   };
-  if (!job.together && (plan.multiple || job.json || job.output || job.sidecar)) {
+  if (
+    !job.together &&
+    (plan.multiple || job.json || job.output || job.sidecar || saves.length > 0)
+  ) {
     const { runBatch } = await import('./batch.js');
-    return runBatch(job, ctx, plan);
+    return runBatch(job, ctx, plan, saves);
   }
   return describeTogether(job, ctx, await oneRequestInputs(plan));
 }

@@ -4,7 +4,8 @@
  * fetched, only named. stdout gets the request body as it would be sent (inline images
  * shortened to their size; pretty JSON for one request, JSON Lines for several); stderr gets
  * the endpoint, the headers with the key redacted, and per image what preparation did and its
- * estimated tokens.
+ * estimated tokens. With write-back, each photo's metadata fields that would change (old → new,
+ * a placeholder standing for the answer) follow its line; nothing is written.
  */
 import { chatCompletionsUrl, displayBody } from '../api/request.js';
 import type { ImageArg } from '../input/images.js';
@@ -28,8 +29,25 @@ import {
   type PreparedImage,
   type RunContext,
 } from './job.js';
+import type { WriteBackPreview } from './write-back.js';
 
 export async function dryRun(job: Job, ctx: RunContext, plan: InputPlan): Promise<number> {
+  if (!job.writeBack) return dryRunWith(job, ctx, plan, undefined);
+  const { openWriteBackPreview } = await import('./write-back.js');
+  const writeBack = await openWriteBackPreview(job, ctx);
+  try {
+    return await dryRunWith(job, ctx, plan, writeBack);
+  } finally {
+    await writeBack.close();
+  }
+}
+
+async function dryRunWith(
+  job: Job,
+  ctx: RunContext,
+  plan: InputPlan,
+  writeBack: WriteBackPreview | undefined,
+): Promise<number> {
   const { deps, reporter } = ctx;
   const oneRequest = job.together || !plan.multiple;
   reporter.line(`POST ${displayUrl(chatCompletionsUrl(job.api.baseUrl, job.api.query))}`);
@@ -62,16 +80,32 @@ export async function dryRun(job: Job, ctx: RunContext, plan: InputPlan): Promis
   };
 
   const prepare = (arg: ImageArg): Promise<PreparedImage> => dryPrepare(arg, job, ctx);
+  const failed = (error: unknown): void => {
+    reporter.error(error instanceof Error ? error.message : String(error));
+    firstFailure ??= exitCodeFor(error);
+  };
+  // What write-back would change in the photo (or its sidecar), shown after its request.
+  const preview = async (arg: ImageArg, image: PreparedImage): Promise<void> => {
+    if (!writeBack) return;
+    try {
+      await writeBack.preview(arg, image.stamp);
+    } catch (error) {
+      failed(error);
+    }
+  };
   if (oneRequest) {
     const args = await oneRequestInputs(plan);
-    send(await Promise.all(args.map(prepare)));
+    const images = await Promise.all(args.map(prepare));
+    send(images);
+    for (const [i, arg] of args.entries()) await preview(arg, images[i] as PreparedImage);
   } else {
     for await (const input of plan.inputs) {
       try {
-        send([await prepare(input.arg)]);
+        const image = await prepare(input.arg);
+        send([image]);
+        await preview(input.arg, image);
       } catch (error) {
-        reporter.error(error instanceof Error ? error.message : String(error));
-        firstFailure ??= exitCodeFor(error);
+        failed(error);
       }
     }
   }
@@ -88,6 +122,7 @@ export async function dryRun(job: Job, ctx: RunContext, plan: InputPlan): Promis
   reporter.line(
     `dry run: ${formatCount(requests)} request${requests === 1 ? '' : 's'} not sent · estimated image tokens: ${total} (plus the prompt's)${cost}`,
   );
+  if (writeBack) reporter.line(writeBack.summary());
   return firstFailure ?? ExitCode.OK;
 }
 

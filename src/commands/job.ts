@@ -15,6 +15,9 @@ import type { InputPlan } from '../input/expand.js';
 import { checkImageBytes, readImage, type ImageArg, type ImageBytes } from '../input/images.js';
 import { prepareBytes, type PreparedBytes } from '../input/prepare.js';
 import { MIME_BY_FORMAT } from '../input/sniff.js';
+import type { Source } from '../metadata/content.js';
+import type { SidecarStyle } from '../metadata/formats.js';
+import type { FileStamp } from '../metadata/stamp.js';
 import { estimateImageTokens } from '../input/tokens.js';
 import { formatImageReport } from '../render/image-report.js';
 import type { Provider } from '../providers.js';
@@ -70,6 +73,8 @@ export interface Job {
   /** Fetch image URLs and send their bytes (--download, or the provider's need). */
   download: boolean;
   dryRun: boolean;
+  /** `--write-metadata` / `--xmp-sidecar`: each answer written into its photo or a sidecar. */
+  writeBack: WriteBack | undefined;
   /** `--schema` or `--preset`. */
   structured: StructuredSpec | undefined;
   /**
@@ -88,6 +93,20 @@ export interface Job {
     /** Azure's `api-version`. */
     query: Record<string, string>;
   };
+}
+
+/** Where and how answers are written into photos (see src/metadata/writer.ts). */
+export interface WriteBack {
+  /** Into the photo itself, or into an XMP sidecar beside it (`--xmp-sidecar`). */
+  target: 'embed' | 'sidecar';
+  /** `append`: `photo.jpg.xmp`; `replace`: `photo.xmp` (`--xmp-name`). */
+  sidecarStyle: SidecarStyle;
+  /** Photos keep their modification time (unless `--update-mtime`). */
+  keepMtime: boolean;
+  /** `--backup`: ExifTool's `photo.jpg_original` is left beside each photo written. */
+  backup: boolean;
+  /** What the answers are (a preset, or a plain prompt): which fields they go to. */
+  source: Source;
 }
 
 /** The model, once it is known (describe() asks the server when none was set). */
@@ -145,6 +164,8 @@ export interface PreparedImage {
   source: ImageSource;
   /** What preparation did (undefined for a URL passed through). */
   prepared: PreparedBytes | undefined;
+  /** A local file as it was read (write-back refuses a file that changed since). */
+  stamp?: FileStamp | undefined;
 }
 
 /** Most images in one request (OpenAI's limit). */
@@ -236,7 +257,12 @@ export async function prepareLoaded(
     () => ctx.deps.now(),
   );
   for (const note of prepared.notes) ctx.reporter.notice(note);
-  return { name: image.name, source: { mime: prepared.mime, data: prepared.data }, prepared };
+  return {
+    name: image.name,
+    source: { mime: prepared.mime, data: prepared.data },
+    prepared,
+    stamp: image.bytes.stamp,
+  };
 }
 
 /** Most bytes of images in one request (OpenAI: 50 MB). */
@@ -293,6 +319,8 @@ export interface Answer {
   usage: Usage | undefined;
   /** A structured answer's value as it passed its schema (what the cache stores). */
   value?: unknown;
+  /** The local file the answer is about, as it was read (for write-back's "changed since"). */
+  stamp?: FileStamp | undefined;
 }
 
 /**

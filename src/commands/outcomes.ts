@@ -106,12 +106,12 @@ export class Outcomes {
   }
 
   /**
-   * Whether the image is already done (in the `-o` file with `--resume`, or every save says
-   * so with `--skip-existing`); counted as skipped.
+   * Whether the image is already done (in the `-o` file with `--resume`, or every save that
+   * can tell says so with `--resume` or `--skip-existing`); counted as skipped.
    */
   async skip(input: ExpandedInput, index: number): Promise<boolean> {
     let skip = this.finished?.has(input.key) ?? false;
-    if (!skip && this.job.skipExisting) {
+    if (!skip && (this.job.skipExisting || this.job.resume)) {
       const checks = this.saves.filter((s) => s.done !== undefined);
       skip = checks.length > 0 && (await allTrue(checks.map((s) => s.done?.(input))));
     }
@@ -291,11 +291,15 @@ async function allTrue(checks: (Promise<boolean> | undefined)[]): Promise<boolea
   return true;
 }
 
-/** `--sidecar`: `NAME.txt` (or `NAME.json`) next to each local image. */
+/**
+ * `--sidecar`: `NAME.txt` (or `NAME.json`) next to each local image. An existing one means
+ * done under `--skip-existing` only (`--resume` goes by the `-o` file).
+ */
 function sidecarSave(job: Job, ctx: RunContext): Save {
+  const done = async (input: ExpandedInput): Promise<boolean> =>
+    input.arg.kind === 'file' && (await sidecarExists(input.arg.path, ctx.deps.cwd, job.json));
   return {
-    done: async (input) =>
-      input.arg.kind === 'file' && (await sidecarExists(input.arg.path, ctx.deps.cwd, job.json)),
+    ...(job.skipExisting ? { done } : {}),
     save: async (input, answer, rec) => {
       if (input.arg.kind !== 'file') {
         ctx.reporter.debug(`${input.name}: no sidecar for an image that is not a local file`);

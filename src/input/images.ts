@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import path from 'node:path';
 import { DescribeImageError, InputError, InterruptedError, UsageError } from '../errors.js';
 import type { InStream } from '../deps.js';
+import { stampOf, type FileStamp } from '../metadata/stamp.js';
 import { describeNonImage, MIME_BY_FORMAT, sniffFormat, type ImageFormat } from './sniff.js';
 
 export type ImageArg =
@@ -59,6 +60,11 @@ export interface ImageBytes {
   data: Uint8Array;
   format: ImageFormat;
   mime: string;
+  /**
+   * A regular file's size, times and inode when it was read (from the descriptor it was read
+   * from, so it describes exactly these bytes): write-back refuses a file changed since.
+   */
+  stamp?: FileStamp | undefined;
 }
 
 /**
@@ -73,9 +79,10 @@ export async function readImage(
 ): Promise<ImageBytes> {
   let data: Uint8Array;
   let claim: Claim | undefined;
+  let stamp: FileStamp | undefined;
   switch (arg.kind) {
     case 'file':
-      data = await readLocalFile(arg.path, cwd, signal);
+      ({ data, stamp } = await readLocalFile(arg.path, cwd, signal));
       claim = { path: arg.path };
       break;
     case 'stdin':
@@ -89,7 +96,7 @@ export async function readImage(
     }
   }
   const format = await checkImageBytes(arg.name, data, claim);
-  return { name: arg.name, data, format, mime: MIME_BY_FORMAT[format] };
+  return { name: arg.name, data, format, mime: MIME_BY_FORMAT[format], stamp };
 }
 
 /** What a file name or a data URL says the bytes are. */
@@ -134,7 +141,7 @@ async function readLocalFile(
   file: string,
   cwd: string,
   signal: AbortSignal | undefined,
-): Promise<Uint8Array> {
+): Promise<{ data: Uint8Array; stamp?: FileStamp }> {
   const full = path.resolve(cwd, file);
   let fd: number | undefined;
   try {
@@ -150,7 +157,7 @@ async function readLocalFile(
       // A pipe (`<(curl …)`) has no size: read it to the end, on the event loop.
       const pipe = fd;
       fd = undefined;
-      return await readPipe(pipe, file, signal);
+      return { data: await readPipe(pipe, file, signal) };
     }
     if (!info.isFile()) throw notRegular(file);
     if (info.size > MAX_INPUT_BYTES) {
@@ -170,7 +177,7 @@ async function readLocalFile(
       if (got === 0) break;
       filled += got;
     }
-    return data.subarray(0, filled);
+    return { data: data.subarray(0, filled), stamp: stampOf(info) };
   } catch (error) {
     if (error instanceof DescribeImageError) throw error;
     throw fileError(file, error);

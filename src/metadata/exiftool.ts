@@ -91,39 +91,61 @@ export async function startExifTool(options: SessionOptions = {}): Promise<ExifT
   } finally {
     clearTimeout(timer);
   }
-  return {
-    async read(file, tagArgs) {
-      const raw = await et.readRaw(file, {
-        readArgs: ['-G1', '-api', 'structformat=jsonq', ...tagArgs],
-        useMWG: false,
-      });
-      return raw as unknown as Record<string, unknown>;
-    },
-    async write(file, tags, { keepMtime, backup }) {
-      const object: Record<string, string | string[]> = {};
-      for (const [tag, value] of tags) object[tag] = escapeValue(value);
-      const writeArgs = [
-        ...(backup ? [] : ['-overwrite_original']),
-        ...(keepMtime ? ['-P'] : []),
-        // A new EXIF block would get "mandatory" tags (YCbCrPositioning, resolution…) that
-        // were not asked for: nothing but the answer is written.
-        '-api',
-        'NoMandatory=1',
-        // …and never an EXIF block split over several JPEG segments, which most readers
-        // cannot follow: such a write fails instead (fields.ts keeps long text out of EXIF).
-        '-api',
-        'NoMultiExif=1',
-      ];
-      const result = await et.write(file, object, { useMWG: false, writeArgs });
-      return {
-        updated: result.updated,
-        created: result.created,
-        warnings: result.warnings ?? [],
-      };
-    },
-    processIds: () => (et.ended ? [] : et.pids),
-    end: () => et.end(true),
+  // batch-cluster unrefs its child process, its pipes and its timers, so a call in progress
+  // does not keep Node running: when nothing else does (a run's last requests are done, or
+  // were stopped by Ctrl-C, and a write waits for a new ExifTool to start after the old one
+  // took the Ctrl-C too), Node would exit with the call unsettled (exit code 13). A timer
+  // holds the event loop while any call is pending.
+  let pending = 0;
+  let holder: NodeJS.Timeout | undefined;
+  const held = async <T>(call: () => Promise<T>): Promise<T> => {
+    if (pending++ === 0) holder = setInterval(() => undefined, 60_000);
+    try {
+      return await call();
+    } finally {
+      if (--pending === 0) clearInterval(holder);
+    }
   };
+  return {
+    read: (file, tagArgs) =>
+      held(async () => {
+        const raw = await et.readRaw(file, {
+          readArgs: ['-G1', '-api', 'structformat=jsonq', ...tagArgs],
+          useMWG: false,
+        });
+        return raw as unknown as Record<string, unknown>;
+      }),
+    write: (file, tags, options) => held(() => write(file, tags, options)),
+    processIds: () => (et.ended ? [] : et.pids),
+    end: () => held(() => et.end(true)),
+  };
+
+  async function write(
+    file: string,
+    tags: readonly (readonly [string, TagValue])[],
+    { keepMtime, backup }: { keepMtime: boolean; backup: boolean },
+  ): Promise<WriteOutcome> {
+    const object: Record<string, string | string[]> = {};
+    for (const [tag, value] of tags) object[tag] = escapeValue(value);
+    const writeArgs = [
+      ...(backup ? [] : ['-overwrite_original']),
+      ...(keepMtime ? ['-P'] : []),
+      // A new EXIF block would get "mandatory" tags (YCbCrPositioning, resolution…) that
+      // were not asked for: nothing but the answer is written.
+      '-api',
+      'NoMandatory=1',
+      // …and never an EXIF block split over several JPEG segments, which most readers
+      // cannot follow: such a write fails instead (fields.ts keeps long text out of EXIF).
+      '-api',
+      'NoMultiExif=1',
+    ];
+    const result = await et.write(file, object, { useMWG: false, writeArgs });
+    return {
+      updated: result.updated,
+      created: result.created,
+      warnings: result.warnings ?? [],
+    };
+  }
 }
 
 /**

@@ -13,17 +13,18 @@ function shown(value: Change['before']): string {
 }
 
 /**
- * `photo.jpg: XMP-dc:Description: "old" → "new"`, one line a field; one line in all when
- * nothing changes, with the reason.
+ * `photo.jpg: XMP-dc:Description: "old" → "new"` (`photo.jpg: would set XMP-dc:Description: …`
+ * in a dry run), one line a field; one line in all when nothing changes, with the reason.
  */
 export function formatChanges(result: WriteResult): string[] {
   const file = result.target;
+  const verb = result.status === 'planned' ? 'would set ' : '';
   let lines: string[];
   switch (result.status) {
     case 'planned':
     case 'written':
       lines = result.changes.map(
-        (c) => `${file}: ${c.field}: ${shown(c.before)} → ${shown(c.after)}`,
+        (c) => `${file}: ${verb}${c.field}: ${shown(c.before)} → ${shown(c.after)}`,
       );
       break;
     case 'unchanged':

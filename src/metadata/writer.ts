@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, rename, rm, stat } from 'node:fs/promises';
+import { access, rename, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import {
   InputError,
@@ -296,6 +296,10 @@ export class MetadataWriter {
           ? await this.writeSidecar(file, exists, plan.tags, neutralize(target))
           : await this.writeImage(image.real, image.stamp, plan.tags, name);
         result.warnings.push(...written.map((w) => `${name}: ExifTool: ${exiftoolMessage(w)}`));
+        if (!sidecar && this.options.keepMtime) {
+          const problem = await keepModifyTime(image.real, image.stamp);
+          if (problem !== undefined) result.warnings.push(`${name}: ${problem}`);
+        }
         return { ...result, status: 'written' };
       }),
     );
@@ -564,6 +568,23 @@ function gone(error: unknown): string {
   return code === 'ENOENT'
     ? 'the file is gone (deleted or moved since it was read)'
     : firstLine(error);
+}
+
+/**
+ * ExifTool's `-P` keeps the modification time in whole seconds only (Perl's `utime`): a photo
+ * whose time had a fraction (most file systems keep nanoseconds) would still look changed to
+ * a backup tool or a photo manager. Put the time it had back, to the microsecond (what a
+ * JavaScript number holds); `-P` stays, so a failure here leaves the second right.
+ */
+async function keepModifyTime(file: string, before: FileStamp): Promise<string | undefined> {
+  try {
+    const now = await stat(file);
+    if (now.mtimeMs !== before.mtimeMs)
+      await utimes(file, now.atimeMs / 1000, before.mtimeMs / 1000);
+    return undefined;
+  } catch (error) {
+    return `its modification time could not be kept to the second's fraction (${firstLine(error)})`;
+  }
 }
 
 async function removeQuietly(file: string): Promise<void> {

@@ -32,6 +32,12 @@ export interface ResultRecord {
   source?: string;
   /** `--alt-fill`: a later place of an image described once (its usage and cost are on the first). */
   shared?: boolean;
+  /**
+   * Write-back (--write-metadata, --xmp-sidecar): the file written (the photo, or its sidecar)
+   * and what happened: `written`, `unchanged` (it held the answer), `empty` (nothing to write),
+   * `unsupported` (a format that holds no metadata).
+   */
+  metadata?: { file: string; status: string };
 }
 
 export interface SuccessDetails {

@@ -61,6 +61,7 @@ function job(): Job {
     original: false,
     download: false,
     dryRun: false,
+    writeBack: undefined,
     structured: undefined,
     prices: {},
     provider: PROVIDERS.openai,

@@ -847,6 +847,45 @@ describe('the answer cache', () => {
   });
 });
 
+describe('write-back', () => {
+  it('--batch-api --xmp-sidecar remembers write-back in the job: --job ID --wait in a later process writes each sidecar', async () => {
+    const { server, dir, names, cli } = await setup(2);
+    const r = await cli(['.', '--batch-api', '--xmp-sidecar']);
+    expect(r.code, r.stderr).toBe(0);
+    const id = r.stdout.trim();
+    server.finish();
+    // Collected with no write-back option given: the job's own is used.
+    const collected = await cli(['--job', id, '--wait', '--json']);
+    expect(collected.code, collected.stderr).toBe(0);
+    const records = jsonLines<Record & { metadata?: { file: string; status: string } }>(
+      collected.stdout,
+    );
+    for (const [i, name] of names.entries()) {
+      expect(records[i]?.metadata).toEqual({
+        file: path.join(dir, `${name}.xmp`),
+        status: 'written',
+      });
+      const xmp = await readFile(path.join(dir, `${name}.xmp`), 'utf8');
+      expect(xmp).toContain(await expectedAnswer(dir, name, id, i));
+    }
+    expect(collected.stderr).toMatch(/metadata: 2 /);
+  });
+
+  it('--skip-existing at submission leaves out the photos already written', async () => {
+    const { server, dir, names, cli } = await setup(3);
+    const first = (await cli([names[0]!, '--batch-api', '--xmp-sidecar'])).stdout.trim();
+    server.finish();
+    expect((await cli(['--job', first, '--wait'])).code).toBe(0);
+    expect(existsSync(path.join(dir, `${names[0]!}.xmp`))).toBe(true);
+    const r = await cli(['.', '--batch-api', '--xmp-sidecar', '--skip-existing']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch('skipped 1 image(s) already done');
+    const id = r.stdout.trim();
+    const batch = [...server.batches.values()][1];
+    expect(batch?.lines.map((l) => l.customId)).toEqual([`${id}-1`, `${id}-2`]);
+  });
+});
+
 describe('providers', () => {
   it("Azure OpenAI: the v1 paths without api-version, the api-key header, and the deployment as every line's model", async () => {
     const { server, dir, names, cli } = await setup(3, { azure: true });

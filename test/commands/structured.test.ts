@@ -83,6 +83,7 @@ function job(over: Partial<Job> = {}): Job {
     original: false,
     download: false,
     dryRun: false,
+    writeBack: undefined,
     structured: undefined,
     prices: {},
     provider: PROVIDERS.maxtoken,

@@ -29,6 +29,11 @@ export interface CliOptions {
   env?: Record<string, string | undefined>;
   stdin?: string | Buffer;
   cwd?: string;
+  /**
+   * Its own process group (id = its pid), so that a test can signal it as a terminal's Ctrl-C
+   * does (`process.kill(-pid, 'SIGINT')`: every process in the group) and find what it left.
+   */
+  detached?: boolean;
   /** Called once the process is spawned (to send it signals). */
   onSpawn?: (child: import('node:child_process').ChildProcess) => void;
   /** Called with stderr text as it arrives. */
@@ -92,6 +97,7 @@ export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult
       cwd: opts.cwd ?? ROOT,
       env,
       stdio: ['pipe', 'pipe', 'pipe'],
+      detached: opts.detached ?? false,
     });
     let stdout = '';
     let stderr = '';

@@ -343,9 +343,16 @@ describe('formatChanges', () => {
         ],
       }),
     ).toEqual([
-      'a.jpg: XMP-dc:Description: (none) → "A \\"cat\\"\\nline\\u202e"',
-      'a.jpg: XMP-dc:Subject: ["x"] → ["x","cat"]',
+      'a.jpg: would set XMP-dc:Description: (none) → "A \\"cat\\"\\nline\\u202e"',
+      'a.jpg: would set XMP-dc:Subject: ["x"] → ["x","cat"]',
     ]);
+    expect(
+      formatChanges({
+        ...base,
+        status: 'written',
+        changes: [{ field: 'XMP-dc:Subject', before: ['x'], after: ['x', 'cat'] }],
+      }),
+    ).toEqual(['a.jpg: XMP-dc:Subject: ["x"] → ["x","cat"]']);
   });
 
   it('says why nothing changes', () => {

@@ -232,6 +232,18 @@ describe('the dry run', () => {
 });
 
 describe('options', () => {
+  it('the modification time is kept to its fraction of a second (-P alone keeps whole seconds)', async () => {
+    const [, file, name] = await photo();
+    const { utimes } = await import('node:fs/promises');
+    // 2020-01-02T03:04:05.123456 UTC: most file systems keep the fraction.
+    await utimes(file, 1577934245.123456, 1577934245.123456);
+    const before = (await stat(file)).mtimeMs;
+    expect(before % 1000).toBeGreaterThan(0);
+    expect((await suite.writer.write(caption(name))).status).toBe('written');
+    expect(Math.abs((await stat(file)).mtimeMs - before)).toBeLessThan(0.001);
+    expect((await readBack(suite.et, file))['XMP-dc:Description']).toBe(TRICKY);
+  });
+
   it('--touch: the modification time is updated', async () => {
     const touching = await openWriter(suite.root, { keepMtime: false });
     try {

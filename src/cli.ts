@@ -6,6 +6,7 @@ import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { ImageDetail } from './api/types.js';
 import type { Job, WriteBack } from './commands/job.js';
+import { checkOutputPairs } from './commands/output-pairs.js';
 import {
   DEFAULT_BASE_URL,
   DEFAULT_MODEL,
@@ -768,15 +769,14 @@ async function buildJob(
   // Checks that need no I/O come first.
   const writeBack = writeBackOf(opts);
   // A job's output options may come from its record: checked once merged (commands/batch-job.ts).
-  if (opts.resume && !opts.output && !writeBack && imagesGiven) {
-    throw new UsageError(
-      '--resume needs --output FILE (the file to resume from), or write-back (--write-metadata, --xmp-sidecar)',
-    );
-  }
-  if (opts.skipExisting && !opts.sidecar && !writeBack && imagesGiven) {
-    throw new UsageError(
-      '--skip-existing needs --sidecar, or write-back (--write-metadata, --xmp-sidecar)',
-    );
+  if (imagesGiven) {
+    checkOutputPairs({
+      resume: opts.resume,
+      output: opts.output,
+      skipExisting: opts.skipExisting,
+      sidecar: opts.sidecar,
+      writeBack,
+    });
   }
   if (opts.together && (opts.sidecar || opts.filesFrom)) {
     throw new UsageError(

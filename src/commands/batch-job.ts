@@ -11,6 +11,7 @@ import { JobStore, stateDir, type JobRecord } from '../batch-api/jobs.js';
 import type { FlowContext } from '../batch-api/submit.js';
 import { batchTarget, type BatchTarget } from '../batch-api/targets.js';
 import { UsageError } from '../errors.js';
+import { checkOutputPairs } from './output-pairs.js';
 import { displayUrl } from '../output/guard.js';
 import { createClient, modelOf, type Job, type RunContext, type WriteBack } from './job.js';
 import { loadStructuredSpec, type StructuredSpec } from './structured.js';
@@ -190,14 +191,7 @@ function writeBackIn(raw: unknown): WriteBack | undefined {
 
 /** The checks `cli.ts` makes on output options, once the record's are merged in. */
 export function checkedOutput(job: Job): Job {
-  if (job.resume && !job.output && !job.writeBack)
-    throw new UsageError(
-      '--resume needs --output FILE (the file to resume from), or write-back (--write-metadata, --xmp-sidecar)',
-    );
-  if (job.skipExisting && !job.sidecar && !job.writeBack)
-    throw new UsageError(
-      '--skip-existing needs --sidecar, or write-back (--write-metadata, --xmp-sidecar)',
-    );
+  checkOutputPairs(job);
   return job;
 }
 

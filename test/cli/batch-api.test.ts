@@ -502,7 +502,10 @@ describe('what each command prints, and when it refuses', () => {
       '--batch-file sends nothing: there is nothing to --wait for',
     ],
     [['--job', 'nonsense'], 'nonsense: not a job id (see --jobs)'],
-    [['.', '--batch-api', '--resume'], '--resume needs --output FILE (the file to resume from)'],
+    [
+      ['.', '--batch-api', '--resume'],
+      '--resume needs --output FILE (the file to resume from), or write-back (--write-metadata, --xmp-sidecar)',
+    ],
   ])('%j is a usage error before any request', async (args, message) => {
     const { server, cli } = await setup(1);
     const r = await cli(args);

@@ -107,7 +107,8 @@ export async function cacheRows({ quick = false, label = '6 answer cache' } = {}
     const node = median(Array.from({ length: runs }, () => timeNode(['-e', '0'])));
     const lmdb = median(
       Array.from({ length: runs }, () =>
-        timeNode(['--input-type=module', '-e', "await import('lmdb')"]),
+        // As src/cache/store.ts loads it: its CommonJS build, through require().
+        timeNode(['-e', "require('lmdb')"]),
       ),
     );
 
@@ -138,7 +139,7 @@ export async function cacheRows({ quick = false, label = '6 answer cache' } = {}
     ]);
     rows.push([
       '',
-      "`import('lmdb')`, fresh process",
+      "`require('lmdb')`, fresh process",
       `${lmdb.toFixed(0)} ms`,
       `+${(lmdb - node).toFixed(0)} ms over \`node -e 0\` (${node.toFixed(0)} ms)`,
     ]);

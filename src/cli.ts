@@ -545,6 +545,9 @@ async function runGuarded(
         { deps, reporter, redactor: reporter.redactor },
       );
     }
+    // A run that asks about images needs these next; fetched together with the config file's
+    // module rather than one after another (the cache's store loads lmdb only when opened).
+    if (!opts.saveKey && !opts.printConfig && !opts.altFill) void prefetchDescribe(opts);
     const { configPath, loadConfig } = await import('./config-file.js');
     const file = configPath(deps.env, deps.homedir);
     if (opts.saveKey) {
@@ -975,4 +978,14 @@ async function readKeyFile(file: string, cwd: string): Promise<string> {
   if (/\s/.test(key))
     throw new MissingKeyError(`--api-key-file ${file}: expected one key on one line`);
   return key;
+}
+
+/** Starts loading the modules an image run goes on to import; a failure shows where used. */
+function prefetchDescribe(opts: CliOptions): Promise<unknown> {
+  return Promise.all([
+    import('./input/expand.js'),
+    import('./input/images.js'),
+    import('./commands/describe.js'),
+    opts.cache ? import('./cache/store.js') : undefined,
+  ]).catch(() => undefined);
 }

@@ -22,13 +22,18 @@ function prerenderedHelp(): string | undefined {
 }
 
 async function main(argv: string[]): Promise<void> {
-  const [{ ExitCode }, { OUTPUT_CLOSED }, os, v8, metadata] = await Promise.all([
+  // lmdb (the answer cache) decodes with msgpackr, which loads a native helper at start-up
+  // unless told not to. The cache stores strings, which msgpackr never decodes: ~5 ms saved.
+  process.env.MSGPACKR_NATIVE_ACCELERATION_DISABLED ??= 'true';
+  // Everything a run needs, the CLI included, is fetched at once rather than one after another.
+  const [{ ExitCode }, { OUTPUT_CLOSED }, os, v8, metadata, cli] = await Promise.all([
     import('./errors.js'),
     import('./deps.js'),
     import('node:os'),
     import('node:v8'),
     // The open write-back writers (tiny; loads nothing): their ExifTool must end with us.
     import('./metadata/registry.js'),
+    import('./cli.js'),
   ]);
   // undici's HTTP parser (llhttp) and heic-decode's libheif are WebAssembly. V8 compiles them
   // twice, the second time with its optimising compiler in the background, and Node waits
@@ -95,7 +100,7 @@ async function main(argv: string[]): Promise<void> {
   };
 
   try {
-    const code = await (await import('./cli.js')).run(argv, deps);
+    const code = await cli.run(argv, deps);
     if (process.exitCode === undefined || process.exitCode === 0) process.exitCode = code;
   } catch (error) {
     // run() reports every error itself; this is a last resort.

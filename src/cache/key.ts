@@ -7,7 +7,7 @@
  * them, or the URL the server fetches), the prompt and system message as sent, the structured
  * spec, the model, the endpoint, `detail`, the token limit and the sampling options.
  */
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import type { ImageDetail } from '../api/types.js';
 import { SENDABLE_FORMATS } from '../input/sniff.js';
@@ -134,7 +134,8 @@ export type Keyer = (images: readonly ImageIdentity[]) => string | undefined;
 
 /** SHA-256 of an image's bytes, as lowercase hex. */
 export function hashBytes(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
+  // The one-shot form: a batch hashes every image, and a Hash object costs more than the hash.
+  return hash('sha256', data, 'hex');
 }
 
 /**
@@ -176,7 +177,7 @@ export function createKeyer(request: RequestIdentity): Keyer | undefined {
   });
   if (head === undefined) return undefined;
   return (images) => {
-    const tail = serialise(images.map(imagePart));
+    const tail = serialiseImages(images);
     return tail === undefined
       ? undefined
       : createHash('sha256').update(head).update('\n').update(tail).digest('hex');
@@ -191,20 +192,44 @@ export function answerKey(
   return createKeyer(request)?.(images);
 }
 
-function imagePart(image: ImageIdentity): unknown {
-  if ('url' in image) return { url: image.url };
-  const p = image.preparation;
+/**
+ * `canonicalize(images.map(imagePart))`, built without serialising the same preparation settings
+ * again for every image of a batch: an image's part is `{"preparation":…,"sha256":"…"}` (keys
+ * in RFC 8785 order), and the preparation's canonical form is made once per settings object.
+ */
+function serialiseImages(images: readonly ImageIdentity[]): string | undefined {
+  const parts: string[] = [];
+  for (const image of images) {
+    if ('url' in image) {
+      const part = serialise({ url: image.url });
+      if (part === undefined) return undefined;
+      parts.push(part);
+      continue;
+    }
+    let preparation = PREPARATION_JSON.get(image.preparation);
+    if (preparation === undefined) {
+      preparation = serialise(preparationPart(image.preparation));
+      if (preparation === undefined) return undefined;
+      PREPARATION_JSON.set(image.preparation, preparation);
+    }
+    const sha256 = serialise(image.sha256);
+    if (sha256 === undefined) return undefined;
+    parts.push(`{"preparation":${preparation},"sha256":${sha256}}`);
+  }
+  return `[${parts.join(',')}]`;
+}
+
+const PREPARATION_JSON = new WeakMap<PreparationIdentity, string>();
+
+function preparationPart(p: PreparationIdentity): unknown {
   return {
-    sha256: image.sha256,
-    preparation: {
-      version: p.version,
-      detail: p.detail,
-      maxSize: p.maxSize,
-      keepMetadata: p.keepMetadata,
-      original: p.original,
-      sendable: [...p.sendable].sort(),
-      scaling: p.scaling,
-    },
+    version: p.version,
+    detail: p.detail,
+    maxSize: p.maxSize,
+    keepMetadata: p.keepMetadata,
+    original: p.original,
+    sendable: [...p.sendable].sort(),
+    scaling: p.scaling,
   };
 }
 

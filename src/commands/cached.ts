@@ -11,6 +11,7 @@ import {
   createKeyer,
   hashBytes,
   preparationOf,
+  type PreparationIdentity,
   requestIdentityOf,
   type ImageIdentity,
   type Keyer,
@@ -40,6 +41,8 @@ export interface Hit {
 export class CacheSession {
   /** Requests of this run in flight, by key: identical images are asked once. */
   private readonly inFlight = new Map<string, Promise<Answer>>();
+  /** How this run prepares its images: one object, so its key part is serialised once. */
+  private preparation: PreparationIdentity | undefined;
 
   private constructor(
     private readonly job: Job,
@@ -147,7 +150,7 @@ export class CacheSession {
     return {
       sha256: hashBytes(image.bytes.data),
       // The model is in the key already, and with it the rule its images are scaled by.
-      preparation: preparationOf(this.job),
+      preparation: (this.preparation ??= preparationOf(this.job)),
     };
   }
 }

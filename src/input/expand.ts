@@ -14,7 +14,6 @@
 import type { Dirent, Stats } from 'node:fs';
 import { lstat, opendir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import type { InStream } from '../deps.js';
 import { InputError, InterruptedError, UsageError } from '../errors.js';
@@ -440,6 +439,8 @@ async function* readLines(source: string, opts: ExpandOptions): AsyncGenerator<s
     // A FIFO (`--files-from <(find …)`) must not be opened with a blocking open: see images.ts.
     ({ stream: input, release } = await openListStream(source, opts.cwd, opts.signal));
   }
+  // Loaded here: only --files-from reads lines, and a run without it need not load readline.
+  const { createInterface } = await import('node:readline');
   const lines = createInterface({ input, crlfDelay: Infinity });
   try {
     for await (const line of lines) yield line;

@@ -9,7 +9,13 @@
  * known filter on every scanline. Anything this checker does not vouch for (animation,
  * metadata, a bad CRC, an odd chunk) is left to sharp, which then decides as before.
  */
-import { crc32, inflate, inflateSync } from 'node:zlib';
+import { createRequire } from 'node:module';
+
+// zlib is loaded on first use: a run whose images are all answered from the cache never
+// checks a PNG, and need not load it.
+let zlibModule: typeof import('node:zlib') | undefined;
+const zlib = (): typeof import('node:zlib') =>
+  (zlibModule ??= createRequire(import.meta.url)('node:zlib') as typeof import('node:zlib'));
 
 export interface PngFacts {
   width: number;
@@ -71,7 +77,9 @@ export function readPngLayout(bytes: Uint8Array): PngLayout | undefined {
     if (length > 0x7fffffff || end > buf.length) return undefined;
     const type = buf.toString('latin1', at + 4, at + 8);
     const data = buf.subarray(at + 8, at + 8 + length);
-    if (crc32(data, crc32(buf.subarray(at + 4, at + 8))) !== buf.readUInt32BE(end - 4)) {
+    if (
+      zlib().crc32(data, zlib().crc32(buf.subarray(at + 4, at + 8))) !== buf.readUInt32BE(end - 4)
+    ) {
       return undefined;
     }
     if (layout === undefined) {
@@ -162,13 +170,13 @@ export async function pngPixelsWhole(layout: PngLayout): Promise<boolean> {
   if (expected <= SYNC_INFLATE_MAX) {
     // Small: inflating here takes less than a trip to the thread pool.
     try {
-      raw = inflateSync(compressed, options);
+      raw = zlib().inflateSync(compressed, options);
     } catch {
       return false;
     }
   } else {
     raw = await new Promise<Buffer | undefined>((resolve) => {
-      inflate(compressed, options, (error, result) => {
+      zlib().inflate(compressed, options, (error, result) => {
         resolve(error ? undefined : result);
       });
     });

@@ -12,7 +12,6 @@ import {
   writeSync,
 } from 'node:fs';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileError, isUrlArg, STDIN_NAME } from '../input/images.js';
 import type { Redactor } from './guard.js';
 
@@ -70,6 +69,8 @@ export async function readFinished(file: string, cwd: string): Promise<Set<strin
   const done = new Set<string>();
   const full = path.resolve(cwd, file);
   const stream = createReadStream(full);
+  // Loaded here: only --resume reads a file back, and other runs need not load readline.
+  const { createInterface } = await import('node:readline');
   const lines = createInterface({ input: stream, crlfDelay: Infinity });
   try {
     for await (const line of lines) {

@@ -100,6 +100,24 @@ describe('answerKey', () => {
     expect(keyOf(job())).toBe(base);
   });
 
+  it('keeps the keys of answers already stored: a golden key (bump KEY_FORMAT to change it)', () => {
+    // Files and a URL in one request, the preparation settings shared by two images and not.
+    const shared = preparationOf(job());
+    const key = keyOf(job(), [
+      { sha256: hashBytes(PHOTO), preparation: shared },
+      { url: 'https://example.com/cat.png?size=2' },
+      { sha256: hashBytes(OTHER), preparation: preparationOf(job()) },
+    ]);
+    expect(key).toBe('7e9a46cd013b8cd256ea61b9eef88014b47d0ef399597993f0590f268109db9c');
+    expect(
+      keyOf(job(), [
+        { sha256: hashBytes(PHOTO), preparation: shared },
+        { url: 'https://example.com/cat.png?size=2' },
+        { sha256: hashBytes(OTHER), preparation: shared },
+      ]),
+    ).toBe(key);
+  });
+
   const changes: [string, () => string][] = [
     ['the image bytes', () => keyOf(job(), [{ ...photo(), sha256: hashBytes(OTHER) }])],
     ['detail', () => keyOf(with_({ detail: 'low' }))],

@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+// The least the answer cache can cost, for bench/run.mjs row 6: a fresh Node process that loads
+// lmdb (as src/cache/store.ts does: require() of its CommonJS build, msgpackr's native helper
+// off, as src/main.ts sets), opens a store and then either
+//   hit DIR IMAGE   hashes IMAGE, looks its key up and prints the stored text (the first run
+//                   stores it), which is what a cached single image cannot do without; or
+//   fill DIR N      stores N answers of ~600 bytes in one transaction, what a batch of N
+//                   images with no hits adds to the same batch with --no-cache.
+import { hash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+
+process.env.MSGPACKR_NATIVE_ACCELERATION_DISABLED ??= 'true';
+const { open } = createRequire(import.meta.url)('lmdb');
+const [mode, dir, arg] = process.argv.slice(2);
+const db = open({ path: path.join(dir, 'data.mdb'), encoding: 'string' });
+if (mode === 'hit') {
+  const key = hash('sha256', readFileSync(arg), 'hex');
+  let text = db.get(key);
+  if (text === undefined) {
+    text = 'A ginger cat on a blue sofa.';
+    db.putSync(key, text);
+  }
+  process.stdout.write(`${text}\n`);
+} else if (mode === 'fill') {
+  const answer = `An answer. ${'A ginger cat on a blue sofa. '.repeat(20)}`;
+  db.transactionSync(() => {
+    for (let i = 0; i < Number(arg); i++) db.putSync(hash('sha256', `image ${i}`, 'hex'), answer);
+  });
+} else {
+  throw new Error('usage: cache-floor.mjs hit DIR IMAGE | fill DIR N');
+}
+db.close();

@@ -41,8 +41,6 @@ import { writeFailure } from '../output/atomic.js';
 import { planInputs, type ExpandedInput, type InputPlan } from '../input/expand.js';
 import type { ImageArg } from '../input/images.js';
 import { displayUrl } from '../output/guard.js';
-import { readFinished } from '../output/jsonl-file.js';
-import { sidecarExists } from '../output/sidecar.js';
 import { formatCount } from '../render/text.js';
 import {
   flowContext,
@@ -66,7 +64,7 @@ import {
   type PreparedImage,
   type RunContext,
 } from './job.js';
-import type { Save } from './outcomes.js';
+import { doneCheck, type Save } from './outcomes.js';
 import { CacheSession } from './cached.js';
 
 /** Images read and prepared at the same time (as a synchronous batch does). */
@@ -228,36 +226,6 @@ export function noteFailure(ctx: RunContext, tally: Tally, index: number, error:
   ctx.reporter.error(error instanceof Error ? error.message : String(error));
 }
 
-/** Whether an image is already done: in the `-o` file (`--resume`), or saved everywhere (`--skip-existing`). */
-async function doneCheck(
-  job: Job,
-  ctx: RunContext,
-  saves: readonly Save[],
-): Promise<(input: ExpandedInput) => Promise<boolean>> {
-  const finished =
-    job.output && job.resume ? await readFinished(job.output, ctx.deps.cwd) : undefined;
-  const checks: ((input: ExpandedInput) => Promise<boolean>)[] = [];
-  if (job.skipExisting) {
-    // As Outcomes does: a sidecar counts for local files only.
-    if (job.sidecar)
-      checks.push(
-        async (input) =>
-          input.arg.kind === 'file' &&
-          (await sidecarExists(input.arg.path, ctx.deps.cwd, job.json)),
-      );
-    for (const save of saves) {
-      const done = save.done?.bind(save);
-      if (done) checks.push(done);
-    }
-  }
-  return async (input) => {
-    if (finished?.has(input.key)) return true;
-    if (checks.length === 0) return false;
-    for (const check of checks) if (!(await check(input))) return false;
-    return true;
-  };
-}
-
 /** What the map keeps of an image: never its bytes (a data URL or standard input is named only). */
 function mapImage(input: ExpandedInput): JobInput['image'] {
   switch (input.arg.kind) {
@@ -274,7 +242,7 @@ function mapImage(input: ExpandedInput): JobInput['image'] {
 export function reportLeftOut(job: Job, ctx: RunContext, tally: Tally): void {
   if (tally.done > 0)
     ctx.reporter.notice(
-      `skipped ${formatCount(tally.done)} image(s) already done (${job.resume ? `answered in ${job.output ?? ''}` : 'saved'})`,
+      `skipped ${formatCount(tally.done)} image(s) already done (${job.resume && job.output ? `answered in ${job.output}` : 'saved'})`,
     );
   if (tally.cached > 0)
     ctx.reporter.notice(

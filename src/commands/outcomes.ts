@@ -75,7 +75,7 @@ export class Outcomes {
     private readonly ctx: RunContext,
     private readonly opts: OutcomeOptions,
     private readonly file: JsonlFile | undefined,
-    private readonly finished: Set<string> | undefined,
+    private readonly isDone: (input: ExpandedInput) => Promise<boolean>,
   ) {
     this.textOut = !job.json && !job.output;
     this.jsonOut = job.json && !job.output;
@@ -85,19 +85,13 @@ export class Outcomes {
       (text) => opts.print(this.printed++ > 0 ? `\n${text}` : text),
       Math.max(2, opts.window),
     );
-    const saves: Save[] = [];
-    if (job.sidecar) saves.push(sidecarSave(job, ctx));
-    this.saves = [...saves, ...(opts.saves ?? [])];
+    this.saves = withSidecar(job, ctx, opts.saves ?? []);
   }
 
   /** Opens `-o` (creating it) and reads what `--resume` skips. */
   static async open(job: Job, ctx: RunContext, opts: OutcomeOptions): Promise<Outcomes> {
     const file = job.output ? JsonlFile.open(job.output, ctx.deps.cwd, ctx.redactor) : undefined;
-    const finished =
-      job.output && job.resume ? await readFinished(job.output, ctx.deps.cwd) : undefined;
-    if (job.resume && finished)
-      ctx.reporter.debug(`--resume: ${finished.size} image(s) already described in ${job.output}`);
-    return new Outcomes(job, ctx, opts, file, finished);
+    return new Outcomes(job, ctx, opts, file, await doneCheck(job, ctx, opts.saves ?? []));
   }
 
   /** Waits until image `index` may start without holding back too much text output. */
@@ -110,12 +104,7 @@ export class Outcomes {
    * can tell says so with `--resume` or `--skip-existing`); counted as skipped.
    */
   async skip(input: ExpandedInput, index: number): Promise<boolean> {
-    let skip = this.finished?.has(input.key) ?? false;
-    if (!skip && (this.job.skipExisting || this.job.resume)) {
-      const checks = this.saves.filter((s) => s.done !== undefined);
-      skip = checks.length > 0 && (await allTrue(checks.map((s) => s.done?.(input))));
-    }
-    if (!skip) return false;
+    if (!(await this.isDone(input))) return false;
     this.skipped(index);
     return true;
   }
@@ -286,9 +275,36 @@ export function cachedNotice(askedAt: number | undefined): string {
   return `answer from the cache${when}: no request made; --refresh asks again`;
 }
 
-async function allTrue(checks: (Promise<boolean> | undefined)[]): Promise<boolean> {
-  for (const check of checks) if (!(await check)) return false;
-  return true;
+/**
+ * Whether an image is already done, for a run and for a batch job's submission alike: in the
+ * `-o` file with `--resume`, or every save that can tell (the sidecar with `--skip-existing`,
+ * write-back) says so, with `--resume` or `--skip-existing`. `saves` are the run's own, less
+ * the sidecar, which comes from the job.
+ */
+export async function doneCheck(
+  job: Job,
+  ctx: RunContext,
+  saves: readonly Save[],
+): Promise<(input: ExpandedInput) => Promise<boolean>> {
+  const finished =
+    job.output && job.resume ? await readFinished(job.output, ctx.deps.cwd) : undefined;
+  if (finished)
+    ctx.reporter.debug(`--resume: ${finished.size} image(s) already described in ${job.output}`);
+  const checks =
+    job.skipExisting || job.resume
+      ? withSidecar(job, ctx, saves).filter((s) => s.done !== undefined)
+      : [];
+  return async (input) => {
+    if (finished?.has(input.key)) return true;
+    if (checks.length === 0) return false;
+    for (const check of checks) if (!(await check.done?.(input))) return false;
+    return true;
+  };
+}
+
+/** The run's saves, with `--sidecar`'s first. */
+function withSidecar(job: Job, ctx: RunContext, saves: readonly Save[]): readonly Save[] {
+  return job.sidecar ? [sidecarSave(job, ctx), ...saves] : saves;
 }
 
 /**

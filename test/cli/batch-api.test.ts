@@ -874,19 +874,22 @@ describe('write-back', () => {
     expect(collected.stderr).toMatch(/metadata: 2 /);
   });
 
-  it('--skip-existing at submission leaves out the photos already written', async () => {
-    const { server, dir, names, cli } = await setup(3);
-    const first = (await cli([names[0]!, '--batch-api', '--xmp-sidecar'])).stdout.trim();
-    server.finish();
-    expect((await cli(['--job', first, '--wait'])).code).toBe(0);
-    expect(existsSync(path.join(dir, `${names[0]!}.xmp`))).toBe(true);
-    const r = await cli(['.', '--batch-api', '--xmp-sidecar', '--skip-existing']);
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch('skipped 1 image(s) already done');
-    const id = r.stdout.trim();
-    const batch = [...server.batches.values()][1];
-    expect(batch?.lines.map((l) => l.customId)).toEqual([`${id}-1`, `${id}-2`]);
-  });
+  it.each(['--skip-existing', '--resume'])(
+    '%s at submission leaves out the photos already written',
+    async (option) => {
+      const { server, dir, names, cli } = await setup(3);
+      const first = (await cli([names[0]!, '--batch-api', '--xmp-sidecar'])).stdout.trim();
+      server.finish();
+      expect((await cli(['--job', first, '--wait'])).code).toBe(0);
+      expect(existsSync(path.join(dir, `${names[0]!}.xmp`))).toBe(true);
+      const r = await cli(['.', '--batch-api', '--xmp-sidecar', option]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch('skipped 1 image(s) already done (saved)');
+      const id = r.stdout.trim();
+      const batch = [...server.batches.values()][1];
+      expect(batch?.lines.map((l) => l.customId)).toEqual([`${id}-1`, `${id}-2`]);
+    },
+  );
 });
 
 describe('providers', () => {

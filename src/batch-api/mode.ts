@@ -80,7 +80,7 @@ export function batchApiMode(flags: BatchApiFlags, hasInputs: boolean): BatchApi
         ? '--wait goes with --batch-api or --job ID'
         : lone === '--cancel' || lone === '--retry-failed'
           ? `${lone} goes with --job ID`
-          : `${lone} goes with --batch-api, --batch-file or --job ID --retry-failed`,
+          : onlyWithBatches(lone),
     );
   }
   if (flags.together)
@@ -104,19 +104,13 @@ export function batchApiMode(flags: BatchApiFlags, hasInputs: boolean): BatchApi
       noImages(what, hasInputs, flags);
       if (flags.wait)
         throw new UsageError('--batch-results reads local files: there is nothing to --wait for');
-      if (limits)
-        throw new UsageError(
-          `${limitName} goes with --batch-api, --batch-file or --job ID --retry-failed`,
-        );
+      if (limits) throw new UsageError(onlyWithBatches(limitName));
       return { kind: 'results', files: flags.batchResults ?? [] };
     case '--jobs':
       noImages(what, hasInputs, flags);
       if (flags.wait)
         throw new UsageError('--jobs lists the jobs; wait for one with --job ID --wait');
-      if (limits)
-        throw new UsageError(
-          `${limitName} goes with --batch-api, --batch-file or --job ID --retry-failed`,
-        );
+      if (limits) throw new UsageError(onlyWithBatches(limitName));
       return { kind: 'jobs' };
     default: {
       noImages('--job', hasInputs, flags);
@@ -124,10 +118,7 @@ export function batchApiMode(flags: BatchApiFlags, hasInputs: boolean): BatchApi
         throw new UsageError(
           `--cancel cannot be combined with ${flags.wait ? '--wait' : '--retry-failed'}`,
         );
-      if (limits && !flags.retryFailed)
-        throw new UsageError(
-          `${limitName} goes with --batch-api, --batch-file or --job ID --retry-failed`,
-        );
+      if (limits && !flags.retryFailed) throw new UsageError(onlyWithBatches(limitName));
       const action = flags.cancel
         ? 'cancel'
         : flags.retryFailed
@@ -145,4 +136,9 @@ function noImages(what: string, hasInputs: boolean, flags: BatchApiFlags): void 
     throw new UsageError(
       `${what} takes no images${what === '--job' ? ': the job names its own' : ''}`,
     );
+}
+
+/** The message for a batch-size limit given where no batch is built. */
+function onlyWithBatches(flag: string): string {
+  return `${flag} goes with --batch-api, --batch-file or --job ID --retry-failed`;
 }

@@ -23,11 +23,10 @@ import {
   megabytes,
   newTally,
   noteFailure,
-  planRun,
   reportLeftOut,
 } from './batch-submit.js';
 import { dryLoad } from './dry-run.js';
-import { imageReport, modelOf, type Job, type RunContext } from './job.js';
+import { imageReport, modelOf, planRun, type Job, type RunContext } from './job.js';
 import type { Save } from './outcomes.js';
 
 export async function batchDryRun(

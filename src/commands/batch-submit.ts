@@ -38,7 +38,7 @@ import {
   UsageError,
 } from '../errors.js';
 import { writeFailure } from '../output/atomic.js';
-import { planInputs, type ExpandedInput, type InputPlan } from '../input/expand.js';
+import type { ExpandedInput, InputPlan } from '../input/expand.js';
 import type { ImageArg } from '../input/images.js';
 import { displayUrl } from '../output/guard.js';
 import { formatCount } from '../render/text.js';
@@ -58,6 +58,7 @@ import {
   imageReport,
   modelOf,
   loadImage,
+  planRun,
   prepareLoaded,
   type LoadedImage,
   type Job,
@@ -119,17 +120,6 @@ export function newTally(): Tally {
     cached: 0,
     duplicates: 0,
   };
-}
-
-/** The run's input planned as a synchronous run plans it. */
-export function planRun(job: Job, ctx: RunContext): Promise<InputPlan> {
-  return planInputs(job.inputs, {
-    cwd: ctx.deps.cwd,
-    stdin: ctx.deps.stdin,
-    signal: ctx.deps.interrupt,
-    filesFrom: job.filesFrom,
-    onSkip: (name, why) => ctx.reporter.debug(`skipped ${name}: ${why}`),
-  });
 }
 
 /**

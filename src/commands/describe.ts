@@ -5,7 +5,7 @@
  * writes what a batch writes); `--dry-run` goes to `dry-run.ts`.
  */
 import { DescribeImageError, ExitCode, InterruptedError, UsageError, oneLine } from '../errors.js';
-import { planInputs, type InputPlan } from '../input/expand.js';
+import type { InputPlan } from '../input/expand.js';
 import type { ImageArg } from '../input/images.js';
 import { jsonLine, successRecord } from '../render/json.js';
 import { AnswerWriter } from '../render/text.js';
@@ -27,6 +27,7 @@ import {
   loadImage,
   modelOf,
   oneRequestInputs,
+  planRun,
   prepareLoaded,
   reportUsage,
   SINGLE_MAX_WAIT_MS,
@@ -38,14 +39,7 @@ import {
 import type { Save } from './outcomes.js';
 
 export async function describe(job: Job, ctx: RunContext): Promise<number> {
-  const { deps, reporter } = ctx;
-  const plan = await planInputs(job.inputs, {
-    cwd: deps.cwd,
-    stdin: deps.stdin,
-    signal: deps.interrupt,
-    filesFrom: job.filesFrom,
-    onSkip: (name, why) => reporter.debug(`skipped ${name}: ${why}`),
-  });
+  const plan = await planRun(job, ctx);
   if (job.dryRun) {
     const { dryRun } = await import('./dry-run.js');
     return dryRun(job, ctx, plan);

@@ -11,7 +11,7 @@ import { formatCostLine, type Cost } from '../pricing.js';
 import { formatUsage } from '../render/text.js';
 import type { Deps } from '../deps.js';
 import { DescribeImageError, InputError, SchemaMismatchError, UsageError } from '../errors.js';
-import type { InputPlan } from '../input/expand.js';
+import { planInputs, type InputPlan } from '../input/expand.js';
 import { checkImageBytes, readImage, type ImageArg, type ImageBytes } from '../input/images.js';
 import { prepareBytes, type PreparedBytes } from '../input/prepare.js';
 import { MIME_BY_FORMAT } from '../input/sniff.js';
@@ -412,4 +412,15 @@ export function completionWarnings(job: Job, name: string, completion: Completio
   if (completion.text === '' && !completion.refusal)
     warnings.push(`${name}: the model returned an empty answer`);
   return warnings;
+}
+
+/** The run's input planned as a synchronous run plans it. */
+export function planRun(job: Job, ctx: RunContext): Promise<InputPlan> {
+  return planInputs(job.inputs, {
+    cwd: ctx.deps.cwd,
+    stdin: ctx.deps.stdin,
+    signal: ctx.deps.interrupt,
+    filesFrom: job.filesFrom,
+    onSkip: (name, why) => ctx.reporter.debug(`skipped ${name}: ${why}`),
+  });
 }

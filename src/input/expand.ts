@@ -12,7 +12,7 @@
  * would otherwise be followed without end), and a file reached by two paths is one image.
  */
 import type { Dirent, Stats } from 'node:fs';
-import { lstat, opendir, realpath, stat } from 'node:fs/promises';
+import { lstat, opendir, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { InStream } from '../deps.js';
@@ -71,9 +71,31 @@ export function couldBePrompt(pattern: string): boolean {
   return !pattern.includes('/') && !/\.[a-z0-9?]{2,5}$/i.test(pattern);
 }
 
-/** Whether a glob matches at least one file (tinyglobby is loaded only when this is called). */
+/**
+ * Whether a glob matches at least one file. A pattern whose only glob character is `?` and that
+ * names no folder ("What is this?") is first held against the names in `cwd`: when none could
+ * match, the answer is no without loading tinyglobby (and picomatch), which a prompt ending in a
+ * question mark would otherwise cost every run.
+ */
 export async function matchesAnyFile(pattern: string, cwd: string): Promise<boolean> {
+  const simple = questionMarkPattern(pattern);
+  if (simple) {
+    const names = await readdir(cwd).catch(() => undefined);
+    if (names && !names.some((name) => simple.test(name))) return false;
+  }
   return (await globFiles(pattern, cwd)).length > 0;
+}
+
+/**
+ * For a glob with no folder whose only special character is `?`, a test that every name the
+ * glob can match passes (it may pass more: a `?` is let stand for one or two UTF-16 units, and
+ * a directory passes too); otherwise undefined.
+ */
+export function questionMarkPattern(pattern: string): RegExp | undefined {
+  if (!pattern.includes('?') || /[/\\*[\]{}()!+@]/.test(pattern)) return undefined;
+  const source = pattern.replace(/[.^$|]/g, '\\$&').replace(/\?/g, '[^/]{1,2}');
+  // dot: false: a name starting with "." is matched only by a pattern that starts with ".".
+  return new RegExp(`^${pattern.startsWith('.') ? '' : '(?!\\.)'}${source}$`, 'i');
 }
 
 /**

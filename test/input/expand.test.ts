@@ -6,6 +6,7 @@
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { glob } from 'tinyglobby';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InStream } from '../../src/deps.js';
 import { InputError, UsageError } from '../../src/errors.js';
@@ -16,6 +17,7 @@ import {
   matchesAnyFile,
   pathKind,
   planInputs,
+  questionMarkPattern,
   type ExpandOptions,
   type ExpandedInput,
   type InputPlan,
@@ -234,6 +236,60 @@ describe('globs', () => {
     ]);
     expect(await matchesAnyFile('My Photos/*', root)).toBe(true);
     expect(await matchesAnyFile('What is this?', root)).toBe(false);
+  });
+
+  it('a ?-only pattern is checked against the folder first, and never misses what tinyglobby finds', async () => {
+    const dir = path.join(root, 'questions');
+    const names = [
+      'What is this1',
+      'what is thisX',
+      '.hidden1',
+      'ab',
+      'éa',
+      '\u{1F600}b',
+      'x.y',
+      'a^b',
+      'a$b',
+      'a|b',
+      'Is it a cat',
+    ];
+    await touch(names.map((name) => `questions/${name}`));
+    const patterns = [
+      'What is this?',
+      'What is that?',
+      'a?',
+      '??',
+      '?b',
+      'a^?',
+      'a$?',
+      'a|?',
+      '.hidden?',
+      '?hidden?',
+      'x?y',
+      'x.?',
+      'Is it a cat?',
+      'Is it a dog?',
+    ];
+    for (const pattern of patterns) {
+      const test = questionMarkPattern(pattern);
+      expect(test, pattern).toBeInstanceOf(RegExp);
+      // The options src/input/expand.ts gives tinyglobby.
+      const found = await glob(pattern, {
+        cwd: dir,
+        caseSensitiveMatch: false,
+        dot: false,
+        onlyFiles: true,
+        expandDirectories: false,
+      });
+      for (const name of found) expect(test!.test(name), `${pattern} ${name}`).toBe(true);
+      expect(await matchesAnyFile(pattern, dir), pattern).toBe(found.length > 0);
+    }
+    // Names that cannot match are told apart without tinyglobby.
+    expect(questionMarkPattern('What is that?')!.test('What is this1')).toBe(false);
+    expect(questionMarkPattern('a?')!.test('.a1')).toBe(false);
+    // Anything beyond ? and plain characters, or a folder, goes to tinyglobby alone.
+    for (const pattern of ['*.png', 'a/b?', 'a[12]?', '{a,b}?', '!a?', '@(a)?', 'a\\?', 'plain'])
+      expect(questionMarkPattern(pattern), pattern).toBeUndefined();
   });
 
   it('a glob that matches nothing is a UsageError naming the pattern', async () => {

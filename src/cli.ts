@@ -38,7 +38,7 @@ import { cacheDirOf } from './cache/location.js';
 import { PRESETS, PRESET_NAMES } from './presets.js';
 import { PROVIDER_NAMES, PROVIDERS } from './providers.js';
 import type { CompletionOption } from './render/completion.js';
-import { chalkFor } from './ui/colors.js';
+import { painterFor } from './ui/colors.js';
 import { guardStream, neutralize, Redactor } from './output/guard.js';
 import { Reporter } from './ui/reporter.js';
 import { VERSION } from './version.js';
@@ -506,7 +506,7 @@ async function runGuarded(
 
   const { opts } = parsed;
   const reporter = new Reporter(deps.stderr, {
-    chalk: chalkFor({
+    painter: await painterFor({
       env: deps.env,
       isTTY: Boolean(deps.stderr.isTTY),
       quiet: Boolean(opts.quiet),

@@ -1,7 +1,7 @@
 /**
  * The bundle keeps start-up lean: `--help` and `--version` load dist/main.js alone, and what
  * every other run loads before it knows what it will do (main.js, the chunks it imports at
- * once, and their static imports) holds none of undici, ora, sharp, ajv, mime-db,
+ * once, and their static imports) holds none of undici, ora, chalk, sharp, ajv, mime-db,
  * tinyglobby, parse5, micromark or diff; those come in through dynamic imports only when a
  * request, a spinner, an image or a document needs them.
  */
@@ -67,6 +67,8 @@ describe('the start-up bundle', () => {
   it.each([
     ['undici', /UND_ERR_HEADERS_TIMEOUT/],
     ['ora', /\bdots12\b/],
+    // Colour only: a piped or --quiet run paints nothing.
+    ['chalk', /bgWhiteBright/],
     ['sharp', /\(["']sharp["']\)/],
     ['ajv', /\$dynamicRef/],
     ['mime-db', /application\/vnd\.openxmlformats/],

@@ -3,7 +3,6 @@
  * ones, checked to be an image before any request is made.
  */
 import { closeSync, constants, fstatSync, open, read, readSync } from 'node:fs';
-import { promisify } from 'node:util';
 import path from 'node:path';
 import { DescribeImageError, InputError, InterruptedError, UsageError } from '../errors.js';
 import type { InStream } from '../deps.js';
@@ -20,8 +19,28 @@ export type ImageArg =
 export const MAX_INPUT_BYTES = 256 * 1024 * 1024;
 /** Files up to this size are read without the thread pool. */
 const SYNC_READ_MAX = 1024 * 1024;
-const readAt = promisify(read);
-const openFile = promisify(open);
+
+// fs's callback forms as promises, written out: `import { promisify } from 'node:util'` makes
+// Node build node:util's whole module namespace, which loads several of its parts (~1 ms).
+function openFile(file: string, flags: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    open(file, flags, (error, fd) => (error ? reject(error) : resolve(fd)));
+  });
+}
+
+function readAt(
+  fd: number,
+  into: Buffer,
+  offset: number,
+  length: number,
+  position: number,
+): Promise<{ bytesRead: number }> {
+  return new Promise((resolve, reject) => {
+    read(fd, into, offset, length, position, (error, bytesRead) =>
+      error ? reject(error) : resolve({ bytesRead }),
+    );
+  });
+}
 
 export const STDIN_NAME = '-';
 

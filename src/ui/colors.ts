@@ -1,9 +1,10 @@
 /**
  * Colour decisions as a pure function. chalk's own detection ignores NO_COLOR
- * (chalk/supports-color#74) and knows nothing of --quiet, so each stream gets a Chalk built
- * from `colorLevel()`.
+ * (chalk/supports-color#74) and knows nothing of --quiet, so each stream gets a painter built
+ * from `colorLevel()`: chalk at that level, or, without colour, one that leaves text alone
+ * and loads no chalk (its colour detection imports node:process and node:tty, a few ms of
+ * every piped or --quiet run).
  */
-import { Chalk, type ChalkInstance } from 'chalk';
 
 export type ColorLevel = 0 | 1 | 2 | 3;
 
@@ -37,6 +38,30 @@ export function isCI(env: Readonly<Record<string, string | undefined>>): boolean
   return ci !== undefined && ci !== '' && ci !== '0' && ci !== 'false';
 }
 
-export function chalkFor(ctx: ColorContext): ChalkInstance {
-  return new Chalk({ level: colorLevel(ctx) });
+/** How a piece of text is shown (nothing at all without colour). */
+export type Style = 'dim' | 'red' | 'bold-red' | 'green' | 'yellow';
+
+/** Colours text for one stream. */
+export interface Painter {
+  readonly level: ColorLevel;
+  paint(text: string, style: Style | undefined): string;
+}
+
+/** The painter of a stream without colour. */
+export const PLAIN: Painter = { level: 0, paint: (text) => text };
+
+/** The painter for a stream: chalk (loaded now) at the level `colorLevel()` gives, or PLAIN. */
+export async function painterFor(ctx: ColorContext): Promise<Painter> {
+  const level = colorLevel(ctx);
+  if (level === 0) return PLAIN;
+  const { Chalk } = await import('chalk');
+  const chalk = new Chalk({ level });
+  const styles: Record<Style, (text: string) => string> = {
+    dim: chalk.dim,
+    red: chalk.red,
+    'bold-red': chalk.red.bold,
+    green: chalk.green,
+    yellow: chalk.yellow,
+  };
+  return { level, paint: (text, style) => (style ? styles[style](text) : text) };
 }

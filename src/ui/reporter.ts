@@ -6,14 +6,11 @@
  * and colour is added afterwards, by the reporter alone, from style names. The stream it writes
  * to is guarded too (`guardStream()`): no line can carry a secret.
  */
-import type { ChalkInstance } from 'chalk';
 import type { OutStream } from '../deps.js';
 import { neutralize, Redactor } from '../output/guard.js';
+import type { Painter, Style } from './colors.js';
 
 export const PROGRAM = 'describe-image';
-
-/** How a piece of a line is shown (nothing at all without colour). */
-export type Style = 'dim' | 'red' | 'bold-red' | 'green' | 'yellow';
 
 /** A piece of a line: text (always neutralised) and its style. */
 export interface Segment {
@@ -25,7 +22,8 @@ export interface Segment {
 export type Line = string | readonly Segment[];
 
 export interface ReporterOptions {
-  chalk: ChalkInstance;
+  /** Colours the styled pieces (see ui/colors.ts). */
+  painter: Painter;
   quiet: boolean;
   debug: boolean;
   /** The run's redactor (see output/guard.ts); a new one when not given. */
@@ -55,7 +53,7 @@ export class Reporter {
 
   /** The colour level of the stream (0: none), for what draws on it besides the reporter. */
   get colorLevel(): 0 | 1 | 2 | 3 {
-    return this.opts.chalk.level;
+    return this.opts.painter.level;
   }
 
   addSecret(secret: string | undefined): void {
@@ -119,20 +117,6 @@ export class Reporter {
   }
 
   private styled(text: string, style: Style | undefined): string {
-    const chalk = this.opts.chalk;
-    switch (style) {
-      case 'dim':
-        return chalk.dim(text);
-      case 'red':
-        return chalk.red(text);
-      case 'bold-red':
-        return chalk.red.bold(text);
-      case 'green':
-        return chalk.green(text);
-      case 'yellow':
-        return chalk.yellow(text);
-      default:
-        return text;
-    }
+    return this.opts.painter.paint(text, style);
   }
 }

@@ -16,7 +16,7 @@ import {
   TimeoutError,
 } from '../../src/errors.js';
 import { guardStream, Redactor } from '../../src/output/guard.js';
-import { chalkFor } from '../../src/ui/colors.js';
+import { PLAIN } from '../../src/ui/colors.js';
 import { Reporter } from '../../src/ui/reporter.js';
 import { answer, completionBody, errorHandler, sseBody, startServer } from '../helpers/server.js';
 import { collector } from '../helpers/streams.js';
@@ -1187,7 +1187,7 @@ describe('the API key', () => {
     const redactor = new Redactor();
     redactor.add(KEY);
     const reporter = new Reporter(guardStream(stderr, redactor), {
-      chalk: chalkFor({ env: {}, isTTY: false }),
+      painter: PLAIN,
       quiet: false,
       debug: true,
       redactor,

@@ -22,7 +22,7 @@ import { ExitCode, InputError, SchemaMismatchError, UsageError } from '../../src
 import { PRESET_NAMES } from '../../src/presets.js';
 import { PROVIDERS } from '../../src/providers.js';
 import { Reporter } from '../../src/ui/reporter.js';
-import { chalkFor } from '../../src/ui/colors.js';
+import { PLAIN } from '../../src/ui/colors.js';
 import { tempDir } from '../helpers/images.js';
 import { answer, serverPool } from '../helpers/server.js';
 import { expectValidRequest, validateRequest } from '../helpers/openapi.js';
@@ -106,7 +106,7 @@ function context(): RunContext & { stderr: ReturnType<typeof collector> } {
     now: () => Date.now(),
   };
   const reporter = new Reporter(stderr, {
-    chalk: chalkFor({ env: {}, isTTY: false, quiet: false }),
+    painter: PLAIN,
     quiet: false,
     debug: false,
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chalkFor, colorLevel, isCI } from '../../src/ui/colors.js';
+import { colorLevel, isCI, painterFor, PLAIN } from '../../src/ui/colors.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -94,13 +94,25 @@ describe('isCI', () => {
   });
 });
 
-describe('chalkFor', () => {
-  it('builds a Chalk at the computed level', () => {
-    expect(chalkFor({ env: { NO_COLOR: '1' }, isTTY: true }).level).toBe(0);
-    expect(chalkFor({ env: { NO_COLOR: '1' }, isTTY: true }).red('x')).toBe('x');
-    expect(chalkFor({ env: { COLORTERM: 'truecolor' }, isTTY: true }).level).toBe(3);
-    expect(chalkFor({ env: { FORCE_COLOR: '1' }, isTTY: false }).red('x')).toBe(
-      '\x1b[31mx\x1b[39m',
-    );
+describe('painterFor', () => {
+  it('paints at the computed level', async () => {
+    const truecolor = await painterFor({ env: { COLORTERM: 'truecolor' }, isTTY: true });
+    expect(truecolor.level).toBe(3);
+    expect(truecolor.paint('x', 'bold-red')).toBe('\x1b[31m\x1b[1mx\x1b[22m\x1b[39m');
+    expect(truecolor.paint('x', undefined)).toBe('x');
+    const forced = await painterFor({ env: { FORCE_COLOR: '1' }, isTTY: false });
+    expect(forced.level).toBe(1);
+    expect(forced.paint('x', 'red')).toBe('\x1b[31mx\x1b[39m');
+    expect(forced.paint('x', 'dim')).toBe('\x1b[2mx\x1b[22m');
+    expect(forced.paint('x', 'green')).toBe('\x1b[32mx\x1b[39m');
+    expect(forced.paint('x', 'yellow')).toBe('\x1b[33mx\x1b[39m');
+  });
+
+  it('without colour is PLAIN, which leaves text alone and needs no chalk', async () => {
+    expect(await painterFor({ env: { NO_COLOR: '1' }, isTTY: true })).toBe(PLAIN);
+    expect(await painterFor({ env: {}, isTTY: false })).toBe(PLAIN);
+    expect(await painterFor({ env: {}, isTTY: true, quiet: true })).toBe(PLAIN);
+    expect(PLAIN.level).toBe(0);
+    expect(PLAIN.paint('x', 'red')).toBe('x');
   });
 });

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { emptyStats, type BatchStats } from '../../src/render/summary.js';
-import { chalkFor } from '../../src/ui/colors.js';
+import { PLAIN } from '../../src/ui/colors.js';
 import { Progress } from '../../src/ui/progress.js';
 import { Reporter } from '../../src/ui/reporter.js';
 import { collector } from '../helpers/streams.js';
@@ -12,7 +12,7 @@ import { collector } from '../helpers/streams.js';
 function setup(opts: { enabled?: boolean; total?: number; columns?: number } = {}) {
   const stream = collector({ isTTY: true, columns: opts.columns ?? 120 });
   const reporter = new Reporter(stream, {
-    chalk: chalkFor({ env: {}, isTTY: false, quiet: false }),
+    painter: PLAIN,
     quiet: false,
     debug: false,
   });

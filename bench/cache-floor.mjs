@@ -1,17 +1,27 @@
 #!/usr/bin/env node
 // The least the answer cache can cost, for bench/run.mjs row 6: a fresh Node process that loads
 // lmdb (as src/cache/store.ts does: require() of its CommonJS build, msgpackr's native helper
-// off, as src/main.ts sets), opens a store and then either
+// off and LIBC named from the Node binary's ELF loader, as src/main.ts sets), opens a store
+// and then either
 //   hit DIR IMAGE   hashes IMAGE, looks its key up and prints the stored text (the first run
 //                   stores it), which is what a cached single image cannot do without; or
 //   fill DIR N      stores N answers of ~600 bytes in one transaction, what a batch of N
 //                   images with no hits adds to the same batch with --no-cache.
 import { hash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
 process.env.MSGPACKR_NATIVE_ACCELERATION_DISABLED ??= 'true';
+if (process.platform === 'linux' && process.env.LIBC === undefined) {
+  // The loader's path is in the first 2 KB of the binary (src/cache/libc.ts parses the header).
+  const fd = openSync('/proc/self/exe', 'r');
+  const head = Buffer.alloc(2048);
+  const text = head.subarray(0, readSync(fd, head, 0, 2048, 0)).toString('latin1');
+  closeSync(fd);
+  if (text.includes('/ld-musl-')) process.env.LIBC = 'musl';
+  else if (text.includes('/ld-linux-')) process.env.LIBC = 'glibc';
+}
 const { open } = createRequire(import.meta.url)('lmdb');
 const [mode, dir, arg] = process.argv.slice(2);
 const db = open({ path: path.join(dir, 'data.mdb'), encoding: 'string' });

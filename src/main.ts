@@ -4,10 +4,11 @@
  * (a second Ctrl-C quits at once), runs the CLI and sets `process.exitCode` so piped output
  * is flushed before Node exits.
  *
- * This module imports no other module of the project at load time: everything shared would
- * be one more file to load before `--version` can answer.
+ * This module imports no other module of the project at load time: everything shared would be
+ * one more file to load before `--version` can answer.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import type { libcOf as LibcOf } from './cache/libc.js';
 import type { Deps } from './deps.js';
 
 declare const __VERSION__: string;
@@ -21,20 +22,47 @@ function prerenderedHelp(): string | undefined {
   }
 }
 
+/** The C library this Node binary runs on (Linux), from the start of the binary itself. */
+function runningLibc(libcOf: typeof LibcOf, headBytes: number): 'glibc' | 'musl' | undefined {
+  if (process.platform !== 'linux') return undefined;
+  try {
+    const fd = openSync('/proc/self/exe', 'r');
+    try {
+      const head = Buffer.alloc(headBytes);
+      return libcOf(head.subarray(0, readSync(fd, head, 0, headBytes, 0)));
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   // lmdb (the answer cache) decodes with msgpackr, which loads a native helper at start-up
   // unless told not to. The cache stores strings, which msgpackr never decodes: ~5 ms saved.
   process.env.MSGPACKR_NATIVE_ACCELERATION_DISABLED ??= 'true';
   // Everything a run needs, the CLI included, is fetched at once rather than one after another.
-  const [{ ExitCode }, { OUTPUT_CLOSED }, os, v8, metadata, cli] = await Promise.all([
+  const [{ ExitCode }, { OUTPUT_CLOSED }, os, v8, metadata, libc, cli] = await Promise.all([
     import('./errors.js'),
     import('./deps.js'),
     import('node:os'),
     import('node:v8'),
     // The open write-back writers (tiny; loads nothing): their ExifTool must end with us.
     import('./metadata/registry.js'),
+    // A dynamic import: a second module in this file's chunk would make --version load
+    // esbuild's runtime chunk too.
+    import('./cache/libc.js'),
     import('./cli.js'),
   ]);
+  // lmdb's binary loader asks detect-libc which C library Linux runs unless LIBC says; loading
+  // detect-libc costs ~10 ms of every run that opens the cache. LIBC is set only when the
+  // binary's own ELF header tells (detect-libc's first method); child processes (ExifTool's
+  // Perl) inherit a variable they do not read.
+  if (process.env.LIBC === undefined) {
+    const running = runningLibc(libc.libcOf, libc.ELF_HEAD_BYTES);
+    if (running) process.env.LIBC = running;
+  }
   // undici's HTTP parser (llhttp) and heic-decode's libheif are WebAssembly. V8 compiles them
   // twice, the second time with its optimising compiler in the background, and Node waits
   // for that at exit: ~80 ms on every run. The baseline compiler is fast enough for both.

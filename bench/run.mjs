@@ -37,6 +37,7 @@ import { cacheRows } from './cache.mjs';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = path.join(ROOT, 'bin/describe-image.js');
 const FLOOR = path.join(ROOT, 'bench/cache-floor.mjs');
+const LOAD_FLOOR = path.join(ROOT, 'bench/load-floor.mjs');
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
 const only = [...args]
@@ -383,9 +384,10 @@ try {
 
   if (want(6)) {
     // One cached image: the cache filled by a first run, then the same run timed, each
-    // measurement next to `node -e 0` and next to the least any lmdb cache can do for a hit
-    // (bench/cache-floor.mjs: load lmdb, open, hash the image, look it up, print), taken in
-    // the same round (the machine drifts).
+    // measurement next to `node -e 0`, next to the least any lmdb cache can do for a hit
+    // (bench/cache-floor.mjs: load lmdb, open, hash the image, look it up, print) and next to
+    // loading the run's own code and running none of it (bench/load-floor.mjs), taken in the
+    // same round (the machine drifts).
     const dir = await smallImages(path.join(work, 'cached-one'), 1);
     const file = path.join(dir, 'img-00000.png');
     const cached = { ...env, XDG_CACHE_HOME: path.join(work, 'cache-one') };
@@ -398,13 +400,15 @@ try {
     const rounds = Array.from({ length: runs }, () => {
       const node = timeRun(process.execPath, ['-e', '0']);
       const floor = timeRun(process.execPath, [FLOOR, 'hit', floorDir, file]);
+      const load = timeRun(process.execPath, [LOAD_FLOOR]);
       const hit = timeRun(process.execPath, [BIN, '-q', file], { env: benchEnv(cached) });
-      return { node, floor, hit };
+      return { node, floor, load, hit };
     });
     const node = median(rounds.map((r) => r.node));
     const hit = median(rounds.map((r) => r.hit));
     const over = median(rounds.map((r) => r.hit - r.node));
     const floorOver = median(rounds.map((r) => r.floor - r.node));
+    const loadOver = median(rounds.map((r) => r.load - r.node));
     rows.push(['6 answer cache', '`node -e 0`', `${node.toFixed(0)} ms`, '']);
     rows.push([
       '',
@@ -417,6 +421,12 @@ try {
       '  floor: lmdb alone, a hit',
       `node -e 0 + ${floorOver.toFixed(0)} ms`,
       'load lmdb, open, hash, look up, print (bench/cache-floor.mjs)',
+    ]);
+    rows.push([
+      '',
+      "  the run's own code loaded, none of it run",
+      `node -e 0 + ${loadOver.toFixed(0)} ms`,
+      'the chunks a describe run imports first, with theirs (bench/load-floor.mjs)',
     ]);
 
     // A batch every image of which is in the cache: its rate and peak memory.

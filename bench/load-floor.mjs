@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+// What loading the code of a cached single image costs, for bench/run.mjs row 6: a fresh Node
+// process that imports the chunks of dist/ a describe run imports before it does anything
+// (src/main.ts's Promise.all, then the modules src/cli.ts fetches at once for a run with the
+// cache on), with their static imports, and runs nothing. Next to bench/cache-floor.mjs (lmdb
+// alone), it shows where a hit's time goes.
+import { readdirSync } from 'node:fs';
+
+const ENTRIES = [
+  // src/main.ts
+  'errors',
+  'deps',
+  'registry',
+  'libc',
+  'cli',
+  // src/cli.ts, a describe run
+  'config-file',
+  'expand',
+  'images',
+  'describe',
+  'store',
+];
+const dir = new URL('../dist/chunks/', import.meta.url);
+const files = readdirSync(dir);
+await Promise.all(
+  ENTRIES.map((name) => {
+    const file = files.find((f) => new RegExp(`^${name}-[A-Z0-9]{8}\\.js$`).test(f));
+    if (!file) throw new Error(`no chunk for ${name} in dist/chunks: has the build changed?`);
+    return import(new URL(file, dir).href);
+  }),
+);

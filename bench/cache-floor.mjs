@@ -8,19 +8,17 @@
 //   fill DIR N      stores N answers of ~600 bytes in one transaction, what a batch of N
 //                   images with no hits adds to the same batch with --no-cache.
 import { hash } from 'node:crypto';
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { chunkUrl } from './chunks.mjs';
 
 process.env.MSGPACKR_NATIVE_ACCELERATION_DISABLED ??= 'true';
 if (process.platform === 'linux' && process.env.LIBC === undefined) {
-  // The loader's path is in the first 2 KB of the binary (src/cache/libc.ts parses the header).
-  const fd = openSync('/proc/self/exe', 'r');
-  const head = Buffer.alloc(2048);
-  const text = head.subarray(0, readSync(fd, head, 0, 2048, 0)).toString('latin1');
-  closeSync(fd);
-  if (text.includes('/ld-musl-')) process.env.LIBC = 'musl';
-  else if (text.includes('/ld-linux-')) process.env.LIBC = 'glibc';
+  // src/cache/libc.ts as built: the CLI loads it too.
+  const { libcOfBinary } = await import(chunkUrl('libc'));
+  const libc = libcOfBinary('/proc/self/exe');
+  if (libc) process.env.LIBC = libc;
 }
 const { open } = createRequire(import.meta.url)('lmdb');
 const [mode, dir, arg] = process.argv.slice(2);

@@ -4,7 +4,7 @@
 // (src/main.ts's Promise.all, then the modules src/cli.ts fetches at once for a run with the
 // cache on), with their static imports, and runs nothing. Next to bench/cache-floor.mjs (lmdb
 // alone), it shows where a hit's time goes.
-import { readdirSync } from 'node:fs';
+import { chunkUrl } from './chunks.mjs';
 
 const ENTRIES = [
   // src/main.ts
@@ -20,12 +20,4 @@ const ENTRIES = [
   'describe',
   'store',
 ];
-const dir = new URL('../dist/chunks/', import.meta.url);
-const files = readdirSync(dir);
-await Promise.all(
-  ENTRIES.map((name) => {
-    const file = files.find((f) => new RegExp(`^${name}-[A-Z0-9]{8}\\.js$`).test(f));
-    if (!file) throw new Error(`no chunk for ${name} in dist/chunks: has the build changed?`);
-    return import(new URL(file, dir).href);
-  }),
-);
+await Promise.all(ENTRIES.map((name) => import(chunkUrl(name))));

@@ -4,11 +4,10 @@
  * (a second Ctrl-C quits at once), runs the CLI and sets `process.exitCode` so piped output
  * is flushed before Node exits.
  *
- * This module imports no other module of the project at load time: everything shared would be
- * one more file to load before `--version` can answer.
+ * This module imports no other module of the project at load time: everything shared would
+ * be one more file to load before `--version` can answer.
  */
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
-import type { libcOf as LibcOf } from './cache/libc.js';
+import { readFileSync } from 'node:fs';
 import type { Deps } from './deps.js';
 
 declare const __VERSION__: string;
@@ -17,22 +16,6 @@ declare const __VERSION__: string;
 function prerenderedHelp(): string | undefined {
   try {
     return readFileSync(new URL('help.txt', import.meta.url), 'utf8');
-  } catch {
-    return undefined;
-  }
-}
-
-/** The C library this Node binary runs on (Linux), from the start of the binary itself. */
-function runningLibc(libcOf: typeof LibcOf, headBytes: number): 'glibc' | 'musl' | undefined {
-  if (process.platform !== 'linux') return undefined;
-  try {
-    const fd = openSync('/proc/self/exe', 'r');
-    try {
-      const head = Buffer.alloc(headBytes);
-      return libcOf(head.subarray(0, readSync(fd, head, 0, headBytes, 0)));
-    } finally {
-      closeSync(fd);
-    }
   } catch {
     return undefined;
   }
@@ -59,8 +42,8 @@ async function main(argv: string[]): Promise<void> {
   // detect-libc costs ~10 ms of every run that opens the cache. LIBC is set only when the
   // binary's own ELF header tells (detect-libc's first method); child processes (ExifTool's
   // Perl) inherit a variable they do not read.
-  if (process.env.LIBC === undefined) {
-    const running = runningLibc(libc.libcOf, libc.ELF_HEAD_BYTES);
+  if (process.env.LIBC === undefined && process.platform === 'linux') {
+    const running = libc.libcOfBinary('/proc/self/exe');
     if (running) process.env.LIBC = running;
   }
   // undici's HTTP parser (llhttp) and heic-decode's libheif are WebAssembly. V8 compiles them

@@ -4,11 +4,27 @@
  * `/lib/ld-musl-x86_64.so.1` is musl). It is what detect-libc reads first too; lmdb's binary
  * loader (node-gyp-build) asks detect-libc unless the `LIBC` variable says, and loading
  * detect-libc (with node:child_process, for a fallback it rarely needs) costs ~10 ms of every
- * run that opens the answer cache. Pure: src/main.ts reads the bytes.
+ * run that opens the answer cache. `libcOf()` is pure; `libcOfBinary()` reads the bytes.
  */
+import { closeSync, openSync, readSync } from 'node:fs';
 
 /** How many bytes of the binary `libcOf()` needs at most. */
-export const ELF_HEAD_BYTES = 2048;
+const ELF_HEAD_BYTES = 2048;
+
+/** `libcOf()` of the binary at `file` (src/main.ts: /proc/self/exe); undefined if unreadable. */
+export function libcOfBinary(file: string): 'glibc' | 'musl' | undefined {
+  try {
+    const fd = openSync(file, 'r');
+    try {
+      const head = Buffer.alloc(ELF_HEAD_BYTES);
+      return libcOf(head.subarray(0, readSync(fd, head, 0, ELF_HEAD_BYTES, 0)));
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
+}
 
 /** 'glibc' or 'musl', or undefined when the bytes do not say (not a 64-bit ELF, no loader). */
 export function libcOf(head: Uint8Array): 'glibc' | 'musl' | undefined {

@@ -3,10 +3,12 @@
  * src/main.ts gives lmdb's binary loader as LIBC. Crafted headers for each case, and this
  * machine's own Node binary against detect-libc, which node-gyp-build would otherwise ask.
  */
-import { openSync, readSync, closeSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ELF_HEAD_BYTES, libcOf } from '../../src/cache/libc.js';
+import { libcOf, libcOfBinary } from '../../src/cache/libc.js';
+import { tempDir } from '../helpers/images.js';
 
 /** A 64-bit little-endian ELF header with one PT_LOAD and, if given, a PT_INTERP naming `loader`. */
 function elf(loader: string | undefined, opts: { bits?: 1 | 2; endian?: 1 | 2 } = {}): Buffer {
@@ -58,19 +60,23 @@ describe('libcOf', () => {
     expect(libcOf(head)).toBe('glibc');
   });
 
+  it('libcOfBinary reads the start of a file, and says nothing of a file it cannot read', async () => {
+    const dir = await tempDir('describe-image-libc-');
+    const file = path.join(dir, 'node');
+    writeFileSync(file, Buffer.concat([elf('/lib/ld-musl-x86_64.so.1'), Buffer.alloc(4096)]));
+    expect(libcOfBinary(file)).toBe('musl');
+    expect(libcOfBinary(path.join(dir, 'missing'))).toBeUndefined();
+  });
+
   it.runIf(process.platform === 'linux')(
     'agrees with detect-libc about the Node binary running this test',
     () => {
-      const fd = openSync(process.execPath, 'r');
-      const head = Buffer.alloc(ELF_HEAD_BYTES);
-      const read = readSync(fd, head, 0, ELF_HEAD_BYTES, 0);
-      closeSync(fd);
       // detect-libc comes with lmdb (through node-gyp-build-optional-packages) and sharp.
       const detect = createRequire(import.meta.url)('detect-libc') as {
         familySync(): string | null;
       };
-      expect(libcOf(head.subarray(0, read))).toBe(detect.familySync() ?? undefined);
-      expect(libcOf(head.subarray(0, read))).toBeDefined();
+      expect(libcOfBinary(process.execPath)).toBe(detect.familySync() ?? undefined);
+      expect(libcOfBinary(process.execPath)).toBeDefined();
     },
   );
 });

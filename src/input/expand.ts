@@ -104,15 +104,16 @@ export function questionMarkPattern(pattern: string): RegExp | undefined {
  */
 async function globFiles(pattern: string, cwd: string): Promise<string[]> {
   const { glob } = await import('tinyglobby');
-  return glob(pattern, {
-    cwd,
-    absolute: path.isAbsolute(pattern),
-    caseSensitiveMatch: false,
-    dot: false,
-    onlyFiles: true,
-    expandDirectories: false,
-  });
+  return glob(pattern, { cwd, absolute: path.isAbsolute(pattern), ...GLOB_MATCHING });
 }
+
+/** How tinyglobby matches names here (`questionMarkPattern()` follows the same rules). */
+export const GLOB_MATCHING = {
+  caseSensitiveMatch: false,
+  dot: false,
+  onlyFiles: true,
+  expandDirectories: false,
+} as const;
 
 export type ArgKind = 'file' | 'dir' | 'missing';
 

@@ -14,6 +14,7 @@ import {
   couldBePrompt,
   hasImageExtension,
   isGlobPattern,
+  GLOB_MATCHING,
   matchesAnyFile,
   pathKind,
   planInputs,
@@ -273,14 +274,7 @@ describe('globs', () => {
     for (const pattern of patterns) {
       const test = questionMarkPattern(pattern);
       expect(test, pattern).toBeInstanceOf(RegExp);
-      // The options src/input/expand.ts gives tinyglobby.
-      const found = await glob(pattern, {
-        cwd: dir,
-        caseSensitiveMatch: false,
-        dot: false,
-        onlyFiles: true,
-        expandDirectories: false,
-      });
+      const found = await glob(pattern, { cwd: dir, ...GLOB_MATCHING });
       for (const name of found) expect(test!.test(name), `${pattern} ${name}`).toBe(true);
       expect(await matchesAnyFile(pattern, dir), pattern).toBe(found.length > 0);
     }

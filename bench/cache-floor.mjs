@@ -5,9 +5,10 @@
 // and then either
 //   hit DIR IMAGE   hashes IMAGE, looks its key up and prints the stored text (the first run
 //                   stores it), which is what a cached single image cannot do without;
-//   parsed DIR IMAGE  the same, after loading the CLI's option parser (src/cli.ts as built,
-//                   commander and this tool's options) and parsing `-q IMAGE` with it, none
-//                   of the run done: the options decide the key, so no hit can skip them; or
+//   parsed DIR IMAGE  the same, after loading the CLI's option parser (src/cli.ts as built:
+//                   commander, this tool's options and what their checks import) and parsing
+//                   `-q IMAGE` with it, none of the run done: the options decide the key, so
+//                   no hit can skip them; or
 //   fill DIR N      stores N answers of ~600 bytes in one transaction, what a batch of N
 //                   images with no hits adds to the same batch with --no-cache.
 import { hash } from 'node:crypto';

@@ -748,9 +748,12 @@ describe('the answer cache', () => {
     // The stand-in has no /chat/completions: any request would fail the run.
     const sync = await cli(['.', '--json']);
     expect(sync.code, sync.stderr).toBe(0);
+    // --json writes each record as its image finishes: matched by image, not by line.
     const records = jsonLines<Record & { cached?: boolean }>(sync.stdout);
-    for (const [i, r] of records.entries()) {
-      expect(r.text).toBe(await expectedAnswer(dir, names[i]!, id, i));
+    expect(records.map((r) => r.image).sort()).toEqual([...names].sort());
+    for (const r of records) {
+      const i = names.indexOf(r.image);
+      expect(r.text).toBe(await expectedAnswer(dir, r.image, id, i));
       expect(r.cached).toBe(true);
     }
     expect(server.log.length).toBe(before);
